@@ -1,0 +1,1 @@
+"""Collectors: Prometheus, Kubernetes API and files, each producing Snapshot frames."""

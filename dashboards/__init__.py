@@ -1,0 +1,1 @@
+"""Output surfaces: static report rendering and the Streamlit dashboard."""

@@ -1,0 +1,1 @@
+"""Demand forecasting and drift detection (scikit-learn estimator contract)."""

@@ -1,0 +1,1 @@
+"""The `kubetune` console script and the pipeline wiring; thin by design."""

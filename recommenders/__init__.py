@@ -1,0 +1,1 @@
+"""Recommenders: right-sizing, GPU sharing and spot changes as reviewable YAML patches."""
