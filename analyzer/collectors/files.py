@@ -1,0 +1,252 @@
+"""File collector: long-format CSV/Parquet usage (and optional requests) into a Snapshot.
+
+For users whose metrics live outside Prometheus (Datadog, CloudWatch, a warehouse export):
+one row per sample ``timestamp, namespace, workload_kind, workload, pod, container, resource,
+value`` in base units, plus an optional containers file with requests and limits. Values in
+the containers file may be numbers in base units (cores, bytes) or Kubernetes quantities
+(``250m``, ``512Mi``). Bad input is one ``InputError`` naming the file, the column and, where
+it helps, the line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from analyzer.errors import InputError
+from analyzer.schema import CONTAINER_TYPES, CONTAINERS, RESOURCES, TIMESTAMP, USAGE
+from analyzer.snapshot import Manifest, Snapshot
+from analyzer.units import parse_count, parse_cpu, parse_memory
+
+USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "value"]
+CONTAINER_KEY = ["namespace", "pod", "container"]
+_QUANTITY_PARSERS = {
+    "cpu_request": parse_cpu,
+    "cpu_limit": parse_cpu,
+    "memory_request": parse_memory,
+    "memory_limit": parse_memory,
+    "gpu_request": parse_count,
+    "gpu_limit": parse_count,
+}
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """Read CSV (optionally gzipped) or Parquet with every column as it comes (CSV: strings)."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist.")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file.")
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet") or name.endswith(".pq"):
+            return pl.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            sep = "\t" if ".tsv" in name else ","
+            return pl.read_csv(path, separator=sep, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{path} cannot be read ({str(exc).splitlines()[0]}).") from None
+    raise InputError(f"{path} has an unknown extension; use .csv, .csv.gz, .tsv or .parquet.")
+
+
+def _require(df: pl.DataFrame, columns: list[str], path: Path) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{path} lacks the column {missing[0]!r} (needs {', '.join(columns)}).")
+
+
+def _line(path: Path, df: pl.DataFrame, mask: pl.Series) -> str:
+    """'line N' for CSV (header is line 1), 'row N' for Parquet, of the first True in mask."""
+    idx = int(mask.arg_true()[0])
+    return f"line {idx + 2}" if path.suffix != ".parquet" else f"row {idx + 1}"
+
+
+def _parse_timestamps(df: pl.DataFrame, path: Path) -> pl.Series:
+    col = df.get_column("timestamp")
+    if isinstance(col.dtype, pl.Datetime):
+        return (col.dt.replace_time_zone("UTC") if col.dtype.time_zone is None else col).cast(TIMESTAMP)
+    if col.dtype.is_numeric():
+        parsed = (col.cast(pl.Float64) * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    else:
+        text = col.cast(pl.String).str.strip_chars()
+        numeric = text.cast(pl.Float64, strict=False)
+        iso = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+        from_epoch = (numeric * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        parsed = pl.select(pl.coalesce(iso, from_epoch)).to_series()
+    bad = parsed.is_null() & col.is_not_null() | col.is_null()
+    if bad.any():
+        raise InputError(
+            f"{path} column 'timestamp' has an unreadable value at {_line(path, df, bad)} "
+            "(expected ISO 8601 or Unix seconds)."
+        )
+    return parsed.cast(TIMESTAMP).alias("timestamp")
+
+
+def _parse_numbers(df: pl.DataFrame, column: str, path: Path) -> pl.Series:
+    col = df.get_column(column)
+    values = col.cast(pl.Float64, strict=False) if not col.dtype.is_numeric() else col.cast(pl.Float64)
+    bad = (values.is_null() & col.is_not_null()) | col.is_null() | ~values.is_finite().fill_null(True)
+    if bad.any():
+        raise InputError(f"{path} column {column!r} has a non-numeric value at {_line(path, df, bad)}.")
+    return values
+
+
+def read_usage(path: Path) -> pl.DataFrame:
+    """Validate and type a long-format usage table."""
+    df = read_table(path)
+    _require(df, USAGE_COLUMNS, path)
+    for key in USAGE_COLUMNS[1:7]:
+        empty = df.get_column(key).is_null() | (df.get_column(key).cast(pl.String).str.strip_chars() == "")
+        if empty.any():
+            raise InputError(f"{path} column {key!r} is empty at {_line(path, df, empty)}.")
+    resources = df.get_column("resource").cast(pl.String)
+    unknown = ~resources.is_in(list(RESOURCES))
+    if unknown.any():
+        bad = resources.filter(unknown)[0]
+        raise InputError(
+            f"{path} column 'resource' has {bad!r} at {_line(path, df, unknown)}; expected one of {', '.join(RESOURCES)}."
+        )
+    values = _parse_numbers(df, "value", path)
+    if (values < 0).any():
+        raise InputError(f"{path} column 'value' has a negative value at {_line(path, df, values < 0)}.")
+    out = df.with_columns(
+        _parse_timestamps(df, path),
+        values.alias("value"),
+        *[pl.col(c).cast(pl.String) for c in USAGE_COLUMNS[1:7]],
+    )
+    if "device" not in out.columns:
+        out = out.with_columns(pl.lit(None, dtype=pl.String).alias("device"))
+    return out.select(list(USAGE.schema))
+
+
+def read_containers(path: Path) -> pl.DataFrame:
+    """Validate a containers table; quantities may be base units or Kubernetes strings."""
+    df = read_table(path)
+    _require(df, CONTAINER_KEY, path)
+    for column in CONTAINERS.schema:
+        if column not in df.columns or column in CONTAINER_KEY:
+            continue
+        if column in _QUANTITY_PARSERS:
+            df = df.with_columns(_parse_quantities(df, column, path))
+    if "container_type" in df.columns:
+        kinds = df.get_column("container_type").cast(pl.String)
+        bad = kinds.is_not_null() & ~kinds.is_in(list(CONTAINER_TYPES))
+        if bad.any():
+            raise InputError(
+                f"{path} column 'container_type' has {kinds.filter(bad)[0]!r} at {_line(path, df, bad)}; "
+                f"expected one of {', '.join(CONTAINER_TYPES)}."
+            )
+    for column in ("started_at", "ended_at"):
+        if column in df.columns and not isinstance(df.schema[column], pl.Datetime):
+            df = df.with_columns(pl.col(column).cast(pl.String).str.to_datetime(time_zone="UTC", strict=False))
+    dup = df.select(CONTAINER_KEY).is_duplicated()
+    if dup.any():
+        raise InputError(f"{path} lists the same namespace/pod/container twice (at {_line(path, df, dup)}).")
+    return df
+
+
+def _parse_quantities(df: pl.DataFrame, column: str, path: Path) -> pl.Series:
+    col = df.get_column(column)
+    parser = _QUANTITY_PARSERS[column]
+    if col.dtype.is_numeric():
+        values = col
+    else:
+        values_list = []
+        for i, raw in enumerate(col.cast(pl.String).to_list()):  # containers table: small
+            if raw is None or raw.strip() == "":
+                values_list.append(None)
+                continue
+            try:
+                values_list.append(parser(raw))
+            except InputError:
+                where = f"line {i + 2}" if path.suffix != ".parquet" else f"row {i + 1}"
+                raise InputError(f"{path} column {column!r} has {raw!r} at {where}, not a quantity.") from None
+        values = pl.Series(column, values_list)
+    dtype = CONTAINERS.schema[column]
+    if (values.cast(pl.Float64) < 0).any():
+        raise InputError(f"{path} column {column!r} has a negative value.")
+    return values.cast(dtype).alias(column)
+
+
+def import_files(
+    usage_path: Path,
+    containers_path: Path | None = None,
+    *,
+    cluster: str = "imported",
+    step_seconds: int | None = None,
+) -> Snapshot:
+    """Build a Snapshot from long-format usage (+ optional containers with requests/limits)."""
+    usage = read_usage(usage_path)
+    if usage.is_empty():
+        raise InputError(f"{usage_path} has no rows.")
+    key = [c for c in USAGE.schema if c not in ("value",)]
+    dup = usage.select(key).is_duplicated()
+    if dup.any():
+        raise InputError(
+            f"{usage_path} has two values for the same container, resource and timestamp "
+            f"(at {_line(usage_path, usage, dup)})."
+        )
+    start, end = usage.get_column("timestamp").min(), usage.get_column("timestamp").max()
+    step = step_seconds or _infer_step(usage)
+    absent = ["nodes", "events"]
+    containers_from_usage = (
+        usage.select(["namespace", "workload_kind", "workload", "pod", "container"]).unique().with_columns(
+            pl.lit("app").alias("container_type")
+        )
+    )
+    if containers_path is not None:
+        given = read_containers(containers_path).with_columns(pl.col(c).cast(pl.String) for c in CONTAINER_KEY)
+        if not {"workload_kind", "workload"} <= set(given.columns):
+            owners = containers_from_usage.select([*CONTAINER_KEY, "workload_kind", "workload"])
+            given = given.drop([c for c in ("workload_kind", "workload") if c in given.columns])
+            given = given.join(owners, on=CONTAINER_KEY, how="left")
+            unowned = given.filter(pl.col("workload").is_null())
+            if unowned.height:
+                row = unowned.row(0, named=True)
+                raise InputError(
+                    f"{containers_path} lists {row['namespace']}/{row['pod']}/{row['container']}, which has no "
+                    "usage rows and no workload_kind/workload columns to place it."
+                )
+        given = given.with_columns(pl.col("workload_kind", "workload").cast(pl.String))
+        missing = containers_from_usage.join(given.select(CONTAINER_KEY), on=CONTAINER_KEY, how="anti")
+        containers = pl.concat([given, missing], how="diagonal_relaxed")
+        if "container_type" in containers.columns:
+            containers = containers.with_columns(pl.col("container_type").fill_null("app"))
+    else:
+        containers = containers_from_usage
+        absent.append("requests")
+    workloads = (
+        containers.group_by(["namespace", "workload_kind", "workload"])
+        .agg(pl.col("pod").n_unique().alias("replicas"))
+    )
+    manifest = Manifest(
+        cluster=cluster,
+        start=_to_datetime(start),
+        end=_to_datetime(end),
+        step_seconds=int(step),
+        source=f"import {usage_path.name}" + (f" + {containers_path.name}" if containers_path else ""),
+        absent=absent,
+    )
+    return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads)
+
+
+def _infer_step(usage: pl.DataFrame) -> int:
+    """The most common gap between consecutive samples of one series."""
+    gaps = (
+        usage.sort("timestamp")
+        .group_by(["namespace", "pod", "container", "resource", "device"], maintain_order=False)
+        .agg(pl.col("timestamp").diff().dt.total_seconds().alias("gap"))
+        .explode("gap")
+        .drop_nulls("gap")
+        .filter(pl.col("gap") > 0)
+    )
+    if gaps.is_empty():
+        return 300
+    return max(1, int(gaps.get_column("gap").mode().sort()[0]))
+
+
+def _to_datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    raise InputError("timestamps could not be read.")  # pragma: no cover

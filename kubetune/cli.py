@@ -1,0 +1,352 @@
+"""The ``kubetune`` console script: parse options, call the packages, print or write results.
+
+Exit codes: 0 ok, 1 the job failed (e.g. a server error), 2 bad usage or bad input. Errors are
+one sentence on stderr, never a traceback (set ``KUBETUNE_DEBUG=1`` to see one for a bug).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from analyzer.errors import InputError, KubetuneError
+from analyzer.units import human_bytes, parse_duration
+from kubetune.output import Format, emit
+from kubetune.sources import Source, load_source
+
+# Typer may vendor click; find its exception base classes through the public names.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+ClickExit = typer.Exit
+ClickAbort = typer.Abort
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="kubetune",
+    help=(
+        "Kubernetes cost and utilization analyzer with ML autotuning.\n\n"
+        "Every analysis command reads one Snapshot: --snapshot DIR, a live --prometheus-url, "
+        "or (with no source) the bundled sample. Start with `kubetune report --out report/`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Source options shared by every analysis command.
+SnapshotOpt = Annotated[
+    Path | None,
+    typer.Option("--snapshot", "-s", help="Snapshot directory to analyse (from `collect`, `simulate` or `import`).",
+                 rich_help_panel="Source"),
+]
+PrometheusOpt = Annotated[
+    str | None,
+    typer.Option("--prometheus-url", help="Read a live Prometheus (or Thanos/Mimir/VictoriaMetrics) instead of a snapshot.",
+                 envvar="KUBETUNE_PROMETHEUS_URL", rich_help_panel="Source"),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="kubeconfig for the Kubernetes API (workload specs).", rich_help_panel="Source"),
+]
+InClusterOpt = Annotated[
+    bool, typer.Option("--in-cluster", help="Use the pod's service account (when run as a CronJob).", rich_help_panel="Source")
+]
+HistoryOpt = Annotated[
+    str, typer.Option("--history", help="How much history to read from a live source, e.g. 14d.", rich_help_panel="Source")
+]
+
+
+def _note(message: str) -> None:
+    err_console.print(f"[dim]{message}[/dim]", highlight=False)
+
+
+def _load(snapshot, prometheus_url, kubeconfig, in_cluster, history):
+    return load_source(
+        Source(snapshot=snapshot, prometheus_url=prometheus_url, kubeconfig=kubeconfig, in_cluster=in_cluster,
+               history=history),
+        note=_note,
+    )
+
+
+def _not_yet(command: str, issue: int) -> None:
+    raise InputError(f"`kubetune {command}` is not yet available in this build (planned in issue #{issue}).")
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    )
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot directory to write.")],
+    workloads: Annotated[int, typer.Option(min=1, help="Number of workloads (controllers) to simulate.")] = 60,
+    days: Annotated[float, typer.Option(min=0.01, help="Days of history.")] = 14.0,
+    step: Annotated[str, typer.Option(help="Sample step, e.g. 5m, 60s.")] = "5m",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same cluster.")] = 0,
+    cluster: Annotated[str, typer.Option(help="Cluster name written to the manifest.")] = "sim",
+    openmetrics: Annotated[
+        Path | None, typer.Option(help="Also write the cluster as OpenMetrics text for `promtool` backfill.")
+    ] = None,
+    kube_json: Annotated[
+        Path | None, typer.Option(help="Also write Kubernetes API JSON lists (PodList, ...) into this directory.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Generate a synthetic but realistic cluster as a Snapshot.
+
+    Web services with daily and weekly cycles and HPAs, batch CronJobs, growing StatefulSets,
+    leaking and OOM-prone containers, idle and mis-sized workloads, GPU training and inference,
+    on-demand and spot nodes of real instance types. Deterministic for a seed.
+
+    Example: kubetune simulate --workloads 60 --days 14 --step 5m --seed 1 --out snap/
+    """
+    from analyzer.simulator import simulate as run  # noqa: PLC0415 - heavy import only when used
+
+    step_seconds = int(parse_duration(step))
+    _check_out(out, overwrite)
+    with _progress() as progress:
+        progress.add_task(f"simulating {workloads} workloads x {days:g} days at {step}", total=None)
+        snap = run(workloads=workloads, days=days, step_seconds=step_seconds, seed=seed, cluster=cluster)
+        path = snap.write(out, overwrite=overwrite)
+        extra = []
+        if openmetrics is not None:
+            from analyzer.simulator.openmetrics import write_openmetrics  # noqa: PLC0415
+
+            progress.add_task(f"writing OpenMetrics to {openmetrics}", total=None)
+            write_openmetrics(snap, openmetrics)
+            extra.append(f"OpenMetrics {openmetrics}")
+        if kube_json is not None:
+            from analyzer.simulator.kube_objects import write_kube_json  # noqa: PLC0415
+
+            write_kube_json(snap, kube_json)
+            extra.append(f"Kubernetes JSON {kube_json}")
+    err_console.print(
+        f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows"
+        + (f"; {', '.join(extra)}" if extra else "") + "."
+    )
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an existing, non-empty --out before doing the work, not after."""
+    target = Path(out)
+    if target.exists() and not overwrite and not (target.is_dir() and not any(target.iterdir())):
+        raise InputError(f"{out} already exists; choose another --out or pass --overwrite.")
+
+
+@app.command("import")
+def import_(
+    usage: Annotated[Path, typer.Argument(help="Long-format usage file (.csv, .csv.gz or .parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot directory to write.")],
+    containers: Annotated[
+        Path | None, typer.Option(help="Optional containers file with requests/limits (base units or 250m/512Mi).")
+    ] = None,
+    cluster: Annotated[str, typer.Option(help="Cluster name for the manifest.")] = "imported",
+    step: Annotated[str | None, typer.Option(help="Sample step (default: inferred from the data).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Turn usage exported from another monitoring system into a Snapshot.
+
+    The usage file has one row per sample with columns timestamp (ISO 8601 or Unix seconds),
+    namespace, workload_kind, workload, pod, container, resource (cpu | memory | gpu | gpu_memory)
+    and value in base units (cores, bytes, busy fraction). An optional containers file keyed by
+    namespace, pod, container adds cpu_request, cpu_limit, memory_request, memory_limit, ...
+
+    Example: kubetune import usage.csv --containers requests.csv --out snap/
+    """
+    from analyzer.collectors.files import import_files  # noqa: PLC0415
+
+    step_seconds = int(parse_duration(step)) if step else None
+    _check_out(out, overwrite)
+    with _progress() as progress:
+        progress.add_task(f"importing {usage}", total=None)
+        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds)
+        path = snap.write(out, overwrite=overwrite)
+    err_console.print(
+        f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows, "
+        f"step {snap.manifest.step_seconds}s."
+    )
+
+
+@app.command()
+def collect(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot directory to write.")],
+    prometheus_url: PrometheusOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
+    from_kubectl: Annotated[
+        Path | None, typer.Option(help="Read `kubectl get ... -A -o json` output instead of the API server.")
+    ] = None,
+) -> None:
+    """Collect a Snapshot from Prometheus and/or the Kubernetes API.
+
+    Example: kubetune collect --prometheus-url http://prometheus:9090 --history 14d --out snap/
+    """
+    _not_yet("collect", 3)
+
+
+@app.command()
+def info(
+    snapshot: SnapshotOpt = None,
+    prometheus_url: PrometheusOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml or csv.")] = Format.table,
+) -> None:
+    """Show what a snapshot holds: window, step, source, rows per frame, absent parts.
+
+    Example: kubetune info --snapshot snap/
+    """
+    import polars as pl  # noqa: PLC0415
+
+    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    m = snap.manifest
+    rows = [
+        ("cluster", m.cluster), ("source", m.source), ("start", m.start.isoformat()), ("end", m.end.isoformat()),
+        ("step_seconds", str(m.step_seconds)), ("absent", ", ".join(m.absent) or "-"),
+    ] + [(f"rows.{name}", f"{df.height}") for name, df in snap.frames().items()]
+    emit(pl.DataFrame(rows, schema=["field", "value"], orient="row"), format, title="snapshot")
+    for w in m.warnings:
+        _note(f"warning: {w}")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for report.html and report.json.")] = Path("report"),
+    snapshot: SnapshotOpt = None,
+    prometheus_url: PrometheusOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
+) -> None:
+    """Write the HTML and JSON report: cluster size and requested vs used CPU, memory and GPU.
+
+    Example: kubetune report --snapshot snap/ --out report/
+    """
+    from analyzer.summary import summarize  # noqa: PLC0415
+    from dashboards.report import write_report  # noqa: PLC0415
+
+    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    with _progress() as progress:
+        progress.add_task("analysing", total=None)
+        summary = summarize(snap)
+        files = write_report(summary, out)
+    for r in summary.resources:
+        used = human_bytes(r.used_avg) if r.resource == "memory" else f"{(r.used_avg or 0):.2f}"
+        req = human_bytes(r.requested) if r.resource == "memory" else f"{(r.requested or 0):.2f}"
+        util = f"{r.utilization * 100:.0f}%" if r.utilization is not None else "-"
+        err_console.print(f"  {r.resource:<7} requested {req:>12}  used {used:>12}  utilization {util}")
+    out_console.print(f"Report written: {files['report.html']} and {files['report.json']}")
+
+
+@app.command()
+def cost(
+    snapshot: SnapshotOpt = None,
+    prometheus_url: PrometheusOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
+    by: Annotated[str, typer.Option(help="namespace | workload | node | label:KEY")] = "namespace",
+    window: Annotated[str | None, typer.Option(help="Only the last part of the snapshot, e.g. 7d.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
+) -> None:
+    """Cost per namespace, workload, node or label, with idle cost, efficiency and waste in $/month.
+
+    Example: kubetune cost --by namespace --window 7d
+    """
+    _not_yet("cost", 5)
+
+
+@app.command()
+def forecast(
+    snapshot: SnapshotOpt = None,
+    prometheus_url: PrometheusOpt = None,
+    horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 7d.")] = "7d",
+    backtest: Annotated[bool, typer.Option(help="Compare the model with baselines on held-out history.")] = False,
+) -> None:
+    """Forecast demand quantiles per workload and detect drift.
+
+    Example: kubetune forecast --horizon 7d --format json
+    """
+    _not_yet("forecast", 6)
+
+
+@app.command()
+def recommend(
+    snapshot: SnapshotOpt = None,
+    prometheus_url: PrometheusOpt = None,
+    patches: Annotated[Path | None, typer.Option(help="Write kustomize patches into this directory.")] = None,
+    risk: Annotated[float, typer.Option(help="Accepted share of hours with CPU demand above request.")] = 0.01,
+) -> None:
+    """Right-sizing, GPU-sharing and spot recommendations as reviewable YAML patches.
+
+    Example: kubetune recommend --patches patches/
+    """
+    _not_yet("recommend", 7)
+
+
+@app.command()
+def pr(
+    repo: Annotated[Path | None, typer.Option(help="Local clone of the GitOps repository.")] = None,
+) -> None:
+    """Open a pull request with the recommended patches in a GitOps repository."""
+    _not_yet("pr", 9)
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port for the Streamlit dashboard.")] = 8501,
+) -> None:
+    """Start the Streamlit FinOps dashboard."""
+    _not_yet("dashboard", 8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and turn user-facing errors into one line and an exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ClickExit as exc:
+        return exc.exit_code
+    except ClickException as exc:
+        exc.show(file=sys.stderr)
+        return 2
+    except ClickAbort:
+        err_console.print("aborted.")
+        return 1
+    except KubetuneError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted.")
+        return 130
+    except Exception as exc:  # a bug: say so briefly, traceback only on request
+        if os.environ.get("KUBETUNE_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(set KUBETUNE_DEBUG=1 for the traceback and please report it).",
+            highlight=False,
+        )
+        return 1
+    return 0
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

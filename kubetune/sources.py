@@ -1,0 +1,61 @@
+"""Where an analysis command gets its Snapshot: a directory, a live source, or the bundled sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.errors import InputError, KubetuneError
+from analyzer.paths import sample_snapshot_dir
+from analyzer.snapshot import Snapshot, load_snapshot
+
+
+@dataclass
+class Source:
+    """The source options every analysis command shares."""
+
+    snapshot: Path | None = None
+    prometheus_url: str | None = None
+    kubeconfig: Path | None = None
+    in_cluster: bool = False
+    history: str = "14d"
+
+    def describe(self) -> str:
+        if self.snapshot:
+            return f"snapshot {self.snapshot}"
+        if self.prometheus_url:
+            return f"Prometheus at {self.prometheus_url}"
+        return "the bundled sample"
+
+
+def load_source(source: Source, note=print) -> Snapshot:
+    """Load the snapshot the options name; with none given, the bundled sample (said in one line)."""
+    given = [n for n, v in (("--snapshot", source.snapshot), ("--prometheus-url", source.prometheus_url)) if v]
+    if len(given) > 1:
+        raise InputError(f"give one source, not both {given[0]} and {given[1]}.")
+    if source.snapshot:
+        return load_snapshot(source.snapshot)
+    if source.prometheus_url:
+        return _collect_live(source)
+    if source.kubeconfig or source.in_cluster:
+        raise InputError(
+            "--kubeconfig/--in-cluster give the workload specs; usage needs --prometheus-url as well "
+            "(or collect to a snapshot first with `kubetune collect`)."
+        )
+    sample = sample_snapshot_dir()
+    if not (sample / "manifest.json").exists():
+        raise KubetuneError(
+            f"no source given and the bundled sample is missing at {sample}; pass --snapshot DIR or --prometheus-url URL."
+        )
+    note(f"No source given: using the bundled sample snapshot ({sample}).")
+    return load_snapshot(sample)
+
+
+def _collect_live(source: Source) -> Snapshot:
+    try:
+        from analyzer.collectors import prometheus  # noqa: PLC0415 - optional until the collector lands
+    except ImportError:
+        raise InputError("reading Prometheus directly is not yet available in this build; use --snapshot.") from None
+    return prometheus.collect_from_options(
+        url=source.prometheus_url, history=source.history, kubeconfig=source.kubeconfig, in_cluster=source.in_cluster
+    )
