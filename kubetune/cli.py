@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from analyzer.errors import InputError, KubetuneError
 from analyzer.units import human_bytes, parse_duration
-from kubetune.output import Format, emit
+from kubetune.output import Format, emit, emit_document, plain_rows
 from kubetune.sources import Source, load_source
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -25,7 +27,8 @@ ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Cl
 ClickExit = typer.Exit
 ClickAbort = typer.Abort
 
-out_console = Console()
+# Piped output is not squeezed to 80 columns: tables stay readable in files and CI logs.
+out_console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=160)
 err_console = Console(stderr=True)
 
 app = typer.Typer(
@@ -210,8 +213,6 @@ def info(
 
     Example: kubetune info --snapshot snap/
     """
-    import polars as pl  # noqa: PLC0415
-
     snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
     m = snap.manifest
     rows = [
@@ -252,6 +253,40 @@ def report(
     out_console.print(f"Report written: {files['report.html']} and {files['report.json']}")
 
 
+class IdleShare(str, Enum):
+    none = "none"
+    even = "even"
+    proportional = "proportional"
+
+
+def _usd(value: object) -> str:
+    return f"${value:,.2f}"
+
+
+def _ratio(value: object) -> str:
+    return f"{value * 100:.0f}%"
+
+
+# (column, table header, formatter) for the human table; machine formats keep the column names.
+_COST_TABLE_COLUMNS = [
+    ("total_cost", "cost", _usd), ("total_cost_monthly", "$/month", _usd), ("share", "share", _ratio),
+    ("idle_cost", "idle", _usd), ("cpu_efficiency", "CPU eff", _ratio), ("memory_efficiency", "mem eff", _ratio),
+    ("gpu_efficiency", "GPU eff", _ratio), ("waste_monthly", "waste $/mo", _usd),
+]
+_WASTE_TABLE_COLUMNS = [
+    ("namespace", "namespace", None), ("workload_kind", "kind", None), ("workload", "workload", None),
+    ("waste_monthly", "waste $/mo", _usd), ("cpu_waste_monthly", "CPU", _usd), ("memory_waste_monthly", "memory", _usd),
+    ("gpu_waste_monthly", "GPU", _usd), ("waste_fraction", "unused", _ratio),
+]
+
+
+def _human_table(df, spec):
+    """Select, rename and format columns for a rich table."""
+    present = [(c, h, f) for c, h, f in spec if c in df.columns]
+    shown = df.select([pl.col(c).alias(h) for c, h, _ in present])
+    return shown, {h: f for _, h, f in present if f is not None}
+
+
 @app.command()
 def cost(
     snapshot: SnapshotOpt = None,
@@ -259,15 +294,72 @@ def cost(
     kubeconfig: KubeconfigOpt = None,
     in_cluster: InClusterOpt = False,
     history: HistoryOpt = "14d",
-    by: Annotated[str, typer.Option(help="namespace | workload | node | label:KEY")] = "namespace",
+    by: Annotated[
+        str,
+        typer.Option(help="Group by: cluster, namespace, workload, pod, container, node, instance_type, capacity_type, "
+                          "zone, label:KEY (workload label, else namespace label), namespace_label:KEY, node_label:KEY; "
+                          "comma lists combine them."),
+    ] = "namespace",
     window: Annotated[str | None, typer.Option(help="Only the last part of the snapshot, e.g. 7d.")] = None,
+    pricing: Annotated[
+        Path | None, typer.Option(help="Your prices (YAML): custom instance types, discounts, on-prem rates.")
+    ] = None,
+    idle_share: Annotated[
+        IdleShare, typer.Option(help="Idle cost: none (own __idle__ row), even or proportional share-back.")
+    ] = IdleShare.none,
+    top: Annotated[int, typer.Option(min=0, help="How many of the most wasteful workloads to list (table/json).")] = 10,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Cost per namespace, workload, node or label, with idle cost, efficiency and waste in $/month.
 
+    Allocation follows OpenCost: max(request, usage) x the node's per-resource hourly rate,
+    prices from the snapshot (OpenCost metrics) first, then the bundled catalog, then fallback
+    rates (said in a warning). Table amounts are USD; JSON/CSV/Parquet keep base units.
+
     Example: kubetune cost --by namespace --window 7d
     """
-    _not_yet("cost", 5)
+    from datetime import timedelta  # noqa: PLC0415
+
+
+    from analyzer.cost import analyze_cost, rollup, top_waste  # noqa: PLC0415
+
+    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    span = timedelta(seconds=parse_duration(window)) if window else None
+    with _progress() as progress:
+        progress.add_task("allocating node cost", total=None)
+        result = analyze_cost(snap, window=span, pricing_file=pricing, idle_share=idle_share.value)
+        table = rollup(result, by)
+        waste = top_waste(result, top) if top else None
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if format is Format.json or format is Format.yaml:
+        payload = {
+            "summary": result.summary(),
+            "by": by,
+            "rows": plain_rows(table),
+            "top_waste": plain_rows(waste) if waste is not None else [],
+            "prices": plain_rows(result.prices),
+            "gpus": plain_rows(result.gpus),
+        }
+        emit_document(payload, format, out)
+        return
+    if format is not Format.table:
+        emit(table, format, out=out)
+        return
+    key_cols = table.columns[: table.columns.index("cpu_cost")] if "cpu_cost" in table.columns else []
+    shown, formatters = _human_table(table, [(c, c, None) for c in key_cols] + _COST_TABLE_COLUMNS)
+    s = result.summary()
+    title = (f"Cost by {by}: {result.cluster}, {result.hours:.0f} h window, total ${s['total_cost']:,.2f} "
+             f"(${s['total_cost_monthly']:,.0f}/month), idle {s['idle_fraction'] * 100:.0f}%")
+    emit(shown, Format.table, title=title, formatters=formatters, out=out, console=out_console)
+    if waste is not None and waste.height and out is None:
+        shown, formatters = _human_table(waste, _WASTE_TABLE_COLUMNS)
+        emit(shown, Format.table, formatters=formatters, console=out_console,
+             title=f"Top {waste.height} wasteful workloads ($/month of requested-but-unused capacity)")
+    if out is None and result.prices.height:
+        sources = sorted({f"{r['source']} ({r['date']})" for r in result.prices.iter_rows(named=True)})
+        _note("Prices used: " + "; ".join(sources))
 
 
 @app.command()

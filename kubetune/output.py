@@ -27,7 +27,7 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-def _plain(df: pl.DataFrame) -> list[dict]:
+def plain_rows(df: pl.DataFrame) -> list[dict]:
     """Rows as JSON-safe dicts (datetimes as ISO strings, categoricals as strings)."""
     casts = []
     for name, dtype in df.schema.items():
@@ -52,6 +52,20 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def emit_document(document: dict, fmt: Format, out: Path | None = None) -> None:
+    """A nested result (summary + several tables) as JSON or YAML, to stdout or a file."""
+    if fmt is Format.json:
+        text = json.dumps(document, indent=2, default=str) + "\n"
+    elif fmt is Format.yaml:
+        text = yaml.safe_dump(json.loads(json.dumps(document, default=str)), sort_keys=False)
+    else:
+        raise InputError(f"--format {fmt.value} cannot hold this nested result; use json or yaml.")
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(out, text.encode("utf-8"))
 
 
 def emit(
@@ -79,7 +93,8 @@ def emit(
         text = None
         table = Table(title=title, header_style="bold")
         for name, dtype in df.schema.items():
-            table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+            numeric = dtype.is_numeric() or name in (formatters or {})
+            table.add_column(name, justify="right" if numeric else "left", no_wrap=not numeric)
         formatters = formatters or {}
         for row in df.iter_rows(named=True):
             table.add_row(*[_cell(row[c], formatters.get(c)) for c in df.columns])
@@ -90,9 +105,9 @@ def emit(
         capture.print(table)
         text = capture.file.getvalue()
     elif fmt is Format.json:
-        text = json.dumps(_plain(df), indent=2, default=str) + "\n"
+        text = json.dumps(plain_rows(df), indent=2, default=str) + "\n"
     elif fmt is Format.yaml:
-        text = yaml.safe_dump(_plain(df), sort_keys=False)
+        text = yaml.safe_dump(plain_rows(df), sort_keys=False)
     else:
         text = df.with_columns(
             pl.col(n).cast(pl.String) for n, d in df.schema.items() if d == pl.Categorical or isinstance(d, pl.Enum)

@@ -92,3 +92,31 @@ def test_import_refuses_existing_out(tmp_path):
     path = tiny_snapshot().write(tmp_path / "snap")
     tiny_snapshot().usage.write_parquet(tmp_path / "u.parquet")
     assert_clean_error(run_cli("import", tmp_path / "u.parquet", "--out", path), 2, "already exists")
+
+
+def test_cost_command(tmp_path):
+    path = tiny_snapshot().write(tmp_path / "snap")
+    result = run_cli("cost", "--snapshot", path, "--format", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    rows = doc["rows"]
+    assert {r["namespace"] for r in rows} == {"ml", "shop", "__idle__"}
+    assert sum(r["total_cost"] for r in rows) == pytest.approx(doc["summary"]["total_cost"], abs=0.01)
+    assert doc["top_waste"][0]["workload"] == "infer"  # the idle GPU wastes most
+    table = run_cli("cost", "--snapshot", path, "--by", "workload")
+    assert table.code == 0 and "infer" in table.out and "Top 2 wasteful workloads" in table.out
+    csv = run_cli("cost", "--snapshot", path, "--format", "csv", "--by", "node")
+    assert csv.out.splitlines()[0].startswith("node,")
+    out = tmp_path / "cost.parquet"
+    assert run_cli("cost", "--snapshot", path, "--format", "parquet", "--out", out).code == 0
+    assert out.exists()
+
+
+def test_cost_bad_input(tmp_path):
+    path = tiny_snapshot().write(tmp_path / "snap")
+    assert_clean_error(run_cli("cost", "--snapshot", path, "--by", "colour"), 2, "--by 'colour' is not one of")
+    pricing = tmp_path / "prices.yaml"
+    pricing.write_text("prices:\n  - {type: m5.xlarge, price: 0.19}\n  - {type: m5.2xlarge, price: -1}\n")
+    result = run_cli("cost", "--snapshot", path, "--pricing", pricing)
+    assert_clean_error(result, 2, "prices.yaml:3")
+    assert_clean_error(run_cli("cost", "--snapshot", path, "--format", "parquet"), 2, "needs --out")
