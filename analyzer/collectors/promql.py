@@ -1,0 +1,375 @@
+"""Every PromQL query the Prometheus collector sends, in one place.
+
+The queries are *bulk*: each one reads one metric family for the whole cluster (or the
+namespaces asked for), aggregated on the server (``max by (namespace, pod, container)``), so
+the number of HTTP requests does not grow with the number of workloads. ``max`` (not ``sum``)
+is the aggregation everywhere a container can be reported twice, because the same cAdvisor or
+kube-state-metrics series scraped by two jobs (or two replicas of an exporter) must count once.
+
+Several small instant queries are joined with ``or`` into one request; each part is tagged
+with a ``kt`` label (``label_replace``) so the answer can be split again. The parts never
+collide because their tags differ.
+
+Windows. Range queries evaluate at ``t = start + k*step``. ``step`` is a multiple of the
+scrape interval ``s``, and ``start`` is a multiple of ``step``, so with aligned samples each
+window holds the samples of exactly one step:
+
+* CPU: ``rate(counter[step + s/2])``. Prometheus extrapolates the increase between the samples
+  at ``t-step`` and ``t`` to the window and divides by it again, which gives exactly
+  ``(c(t) - c(t-step)) / step``: the mean cores over the step ending at ``t``, whether the
+  range is closed (Prometheus 2) or left-open (Prometheus 3). VictoriaMetrics' ``rate`` takes
+  the sample before the window as its base, so there the window is ``step`` itself.
+* Memory: ``max_over_time(gauge[step - 1ms])``: the highest working set scraped in the step,
+  so the maximum over the ``usage`` frame is the exact peak even when ``step > s``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------------------------------------
+# Metric names
+
+CPU = "container_cpu_usage_seconds_total"
+MEMORY = "container_memory_working_set_bytes"
+THROTTLED = "container_cpu_cfs_throttled_periods_total"
+PERIODS = "container_cpu_cfs_periods_total"
+OOM_EVENTS = "container_oom_events_total"
+
+REQUESTS = "kube_pod_container_resource_requests"
+LIMITS = "kube_pod_container_resource_limits"
+INIT_REQUESTS = "kube_pod_init_container_resource_requests"
+INIT_LIMITS = "kube_pod_init_container_resource_limits"
+CONTAINER_INFO = "kube_pod_container_info"
+INIT_CONTAINER_INFO = "kube_pod_init_container_info"
+POD_OWNER = "kube_pod_owner"
+POD_INFO = "kube_pod_info"
+POD_START = "kube_pod_start_time"
+POD_COMPLETION = "kube_pod_completion_time"
+REPLICASET_OWNER = "kube_replicaset_owner"
+JOB_OWNER = "kube_job_owner"
+LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
+LAST_EXIT_CODE = "kube_pod_container_status_last_terminated_exitcode"
+RESTARTS = "kube_pod_container_status_restarts_total"
+NODE_LABELS = "kube_node_labels"
+NODE_INFO = "kube_node_info"
+NODE_CAPACITY = "kube_node_status_capacity"
+NODE_ALLOCATABLE = "kube_node_status_allocatable"
+NODE_TAINT = "kube_node_spec_taint"
+NAMESPACE_LABELS = "kube_namespace_labels"
+HPA_INFO = "kube_horizontalpodautoscaler_info"
+HPA_MIN = "kube_horizontalpodautoscaler_spec_min_replicas"
+HPA_MAX = "kube_horizontalpodautoscaler_spec_max_replicas"
+HPA_TARGET = "kube_horizontalpodautoscaler_spec_target_metric"
+REPLICA_METRICS = {
+    # metric -> (workload kind, the label holding the workload name)
+    "kube_deployment_spec_replicas": ("Deployment", "deployment"),
+    "kube_statefulset_replicas": ("StatefulSet", "statefulset"),
+    "kube_daemonset_status_desired_number_scheduled": ("DaemonSet", "daemonset"),
+    "kube_job_spec_parallelism": ("Job", "job_name"),
+}
+
+GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent 0..100, absent on MIG instances
+GR_ENGINE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"  # ratio 0..1, also on MIG instances
+FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
+FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
+FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"  # MiB
+
+NODE_PRICE = "node_total_hourly_cost"  # OpenCost, USD per hour
+NODE_IS_SPOT = "kubecost_node_is_spot"
+
+# Labels DCGM puts on every series; ``Hostname`` became ``hostname`` in dcgm-exporter #655.
+DCGM_LABELS = ("namespace", "pod", "container", "UUID", "GPU_I_ID", "gpu", "modelName", "GPU_I_PROFILE",
+               "Hostname", "hostname")
+CONTAINER_KEY = ("namespace", "pod", "container")
+
+# ---------------------------------------------------------------------------------------------
+# What is required, what is optional, and what to install
+
+
+@dataclass(frozen=True)
+class Family:
+    """A group of metrics the collector reads; ``any_of`` are alternatives (one is enough)."""
+
+    key: str
+    any_of: tuple[str, ...]
+    source: str
+    feeds: str
+    required: bool = False
+    warn: bool = True
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("cadvisor_cpu", (CPU,), "cAdvisor (the kubelet's /metrics/cadvisor endpoint)", "CPU usage", required=True),
+    Family("cadvisor_memory", (MEMORY,), "cAdvisor (the kubelet's /metrics/cadvisor endpoint)", "memory usage",
+           required=True),
+    Family("ksm_requests", (REQUESTS,), "kube-state-metrics", "container requests", required=True),
+    Family("ksm_owners", (POD_OWNER,), "kube-state-metrics", "pod owners", required=True),
+    Family("ksm_replicaset_owner", (REPLICASET_OWNER,), "kube-state-metrics",
+           "ReplicaSet -> Deployment resolution (guessed from names without it)"),
+    Family("ksm_job_owner", (JOB_OWNER,), "kube-state-metrics", "Job -> CronJob resolution (guessed from names without it)"),
+    Family("ksm_limits", (LIMITS,), "kube-state-metrics", "container limits", warn=False),
+    Family("cadvisor_throttling", (THROTTLED,), "cAdvisor", "CPU throttling", warn=False),
+    Family("oom", (OOM_EVENTS, LAST_TERMINATED), "cAdvisor or kube-state-metrics", "OOM events"),
+    Family("ksm_node_capacity", (NODE_CAPACITY,), "kube-state-metrics", "node capacity and allocatable"),
+    Family("ksm_node_labels", (NODE_LABELS,),
+           "kube-state-metrics with --metric-labels-allowlist=nodes=[...] (kube_node_labels is off by default)",
+           "node instance type, zone and capacity type (spot)"),
+    Family("hpa", (HPA_TARGET, HPA_INFO), "kube-state-metrics (HorizontalPodAutoscaler metrics)",
+           "HorizontalPodAutoscaler settings"),
+    Family("opencost", (NODE_PRICE,), "OpenCost (node_total_hourly_cost)", "node prices"),
+    Family("dcgm", (GPU_UTIL, GR_ENGINE), "NVIDIA dcgm-exporter with --kubernetes (pod mapping)", "GPU utilization"),
+    Family("dcgm_memory", (FB_USED,), "NVIDIA dcgm-exporter", "GPU memory usage"),
+    Family("namespace_labels", (NAMESPACE_LABELS,), "kube-state-metrics", "namespace labels", warn=False),
+)
+FAMILY = {f.key: f for f in FAMILIES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Selectors
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_REGEX_META = re.compile(r"([\\.^$|?*+()\[\]{}])")
+
+
+def quote(value: str) -> str:
+    """A PromQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def regex_alternation(values: list[str] | tuple[str, ...]) -> str:
+    """An RE2 alternation matching exactly these values (PromQL regexes are anchored)."""
+    return "|".join(_REGEX_META.sub(r"\\\1", v) for v in values)
+
+
+def valid_label_name(name: str) -> bool:
+    return bool(_LABEL_NAME.match(name))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Matchers added to every selector: the cluster label and the namespaces asked for."""
+
+    cluster_label: tuple[str, str] | None = None
+    namespaces: tuple[str, ...] = ()
+
+    def base(self, *, namespaced: bool) -> list[str]:
+        out = []
+        if self.cluster_label:
+            out.append(f"{self.cluster_label[0]}={quote(self.cluster_label[1])}")
+        if namespaced and self.namespaces:
+            out.append(f"namespace=~{quote(regex_alternation(self.namespaces))}")
+        return out
+
+    def sel(self, metric: str, *matchers: str, namespaced: bool = True) -> str:
+        """``metric{matchers..., cluster and namespace matchers}``."""
+        parts = [*matchers, *self.base(namespaced=namespaced)]
+        return f"{metric}{{{','.join(parts)}}}" if parts else metric
+
+    def match(self) -> str | None:
+        """A ``match[]`` selector limiting the metric-name listing to this cluster, if any."""
+        if self.cluster_label:
+            return "{" + f"{self.cluster_label[0]}={quote(self.cluster_label[1])}" + "}"
+        return None
+
+
+# Pod-level cgroup series carry container="" (and container="POD" for the pause container).
+REAL_CONTAINER = ('container!=""', 'container!="POD"')
+HAS_POD = 'pod!=""'
+OOM_REASON = 'reason="OOMKilled"'
+
+
+def duration(seconds: float) -> str:
+    """Seconds -> a PromQL duration in whole milliseconds (``300000ms``), exact for any value."""
+    return f"{int(round(seconds * 1000))}ms"
+
+
+def tag(expr: str, value: str) -> str:
+    """Tag an instant-vector expression's result with ``kt=value``."""
+    return f'label_replace({expr}, "kt", "{value}", "", "")'
+
+
+def union(parts: list[str]) -> str:
+    return "\n  or ".join(parts)
+
+
+def by(labels: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# The queries
+
+
+def scrape_interval(scope: Scope, window: float) -> str:
+    """Instant: the most samples any CPU series has in ``window``; window/count = scrape interval."""
+    return f"max(count_over_time({scope.sel(CPU, *REAL_CONTAINER)}[{duration(window)}]))"
+
+
+def cpu_usage(scope: Scope, step: float, scrape: float, engine: str) -> str:
+    """Range: mean CPU cores per container over each step (see the module doc for the window)."""
+    window = step if engine == "victoriametrics" else step + scrape / 2
+    return (f"max by ({by(CONTAINER_KEY)}) (rate({scope.sel(CPU, *REAL_CONTAINER)}[{duration(window)}]))")
+
+
+def memory_usage(scope: Scope, step: float) -> str:
+    """Range: peak working-set bytes per container within each step."""
+    return (f"max by ({by(CONTAINER_KEY)}) "
+            f"(max_over_time({scope.sel(MEMORY, *REAL_CONTAINER)}[{duration(step - 0.001)}]))")
+
+
+def counter_increase(metric: str, scope: Scope, step: float, scrape: float, engine: str,
+                     key: tuple[str, ...] = CONTAINER_KEY, matchers: tuple[str, ...] = REAL_CONTAINER) -> str:
+    """Range, sparse: how much a counter grew in each step, only where it grew."""
+    window = step if engine == "victoriametrics" else step + scrape / 2
+    return (f"max by ({by(key)}) (rate({scope.sel(metric, *matchers)}[{duration(window)}])) "
+            f"* {step:g} > 0.5")
+
+
+def oom_kills_ksm(scope: Scope) -> str:
+    """Range, sparse: containers whose last termination was OOMKilled, while that holds."""
+    return f'max by ({by(CONTAINER_KEY)}) ({scope.sel(LAST_TERMINATED, OOM_REASON)}) > 0'
+
+
+def restarts_with_reason(scope: Scope, step: float, scrape: float, engine: str) -> str:
+    """Range, sparse: restarts per step, labelled with the last termination reason when known."""
+    grew = counter_increase(RESTARTS, scope, step, scrape, engine, matchers=())
+    reason = f"max by ({by(CONTAINER_KEY)}, reason) ({scope.sel(LAST_TERMINATED)} > 0)"
+    return f"(({grew}) * on ({by(CONTAINER_KEY)}) group_left (reason) {reason})\n  or on ({by(CONTAINER_KEY)}) ({grew})"
+
+
+def throttling(scope: Scope, window: float) -> str:
+    """Instant: throttled CFS periods / all CFS periods per container over the window."""
+    w = duration(window)
+    th = f"max by ({by(CONTAINER_KEY)}) (increase({scope.sel(THROTTLED, *REAL_CONTAINER)}[{w}]))"
+    pe = f"max by ({by(CONTAINER_KEY)}) (increase({scope.sel(PERIODS, *REAL_CONTAINER)}[{w}]))"
+    return f"{th} / ({pe} > 0)"
+
+
+def _last(metric: str, scope: Scope, labels: tuple[str, ...], window: float, *matchers: str,
+          namespaced: bool = True, fn: str = "last_over_time") -> str:
+    return f"max by ({by(labels)}) ({fn}({scope.sel(metric, *matchers, namespaced=namespaced)}[{duration(window)}]))"
+
+
+def inventory(scope: Scope, window: float, present: set[str]) -> str:
+    """Instant: requests, limits and container info (init containers too), tagged by kind."""
+    key = (*CONTAINER_KEY, "resource", "unit", "node")
+    parts = []
+    for metric, kt in ((REQUESTS, "request"), (LIMITS, "limit"), (INIT_REQUESTS, "init_request"),
+                       (INIT_LIMITS, "init_limit")):
+        if metric in present:
+            parts.append(tag(_last(metric, scope, key, window), kt))
+    if CONTAINER_INFO in present:
+        parts.append(tag(_last(CONTAINER_INFO, scope, CONTAINER_KEY, window), "info"))
+    if INIT_CONTAINER_INFO in present:
+        parts.append(tag(_last(INIT_CONTAINER_INFO, scope, (*CONTAINER_KEY, "restart_policy"), window), "init_info"))
+    return union(parts)
+
+
+def owners(scope: Scope, window: float, present: set[str]) -> str:
+    """Instant: pod owners, ReplicaSet and Job owners, pod node and start/completion times."""
+    parts = [tag(_last(POD_OWNER, scope, ("namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"),
+                       window), "pod_owner")]
+    if REPLICASET_OWNER in present:
+        parts.append(tag(_last(REPLICASET_OWNER, scope, ("namespace", "replicaset", "owner_kind", "owner_name"),
+                               window), "rs_owner"))
+    if JOB_OWNER in present:
+        parts.append(tag(_last(JOB_OWNER, scope, ("namespace", "job_name", "owner_kind", "owner_name"), window),
+                         "job_owner"))
+    if POD_INFO in present:
+        parts.append(tag(_last(POD_INFO, scope, ("namespace", "pod", "node"), window), "pod_info"))
+    if POD_START in present:
+        parts.append(tag(_last(POD_START, scope, ("namespace", "pod"), window, fn="min_over_time"), "pod_start"))
+    if POD_COMPLETION in present:
+        parts.append(tag(_last(POD_COMPLETION, scope, ("namespace", "pod"), window), "pod_completion"))
+    return union(parts)
+
+
+def nodes(scope: Scope, window: float, step: float, present: set[str]) -> str | None:
+    """Instant: node capacity, allocatable, labels, info, price, spot flag, first and last seen."""
+    parts = []
+    if NODE_CAPACITY in present:
+        parts.append(tag(_last(NODE_CAPACITY, scope, ("node", "resource"), window, namespaced=False), "capacity"))
+    if NODE_ALLOCATABLE in present:
+        parts.append(tag(_last(NODE_ALLOCATABLE, scope, ("node", "resource"), window, namespaced=False),
+                         "allocatable"))
+    if NODE_LABELS in present:
+        # Keep every label: label_* names are not known in advance.
+        parts.append(tag(f"last_over_time({scope.sel(NODE_LABELS, namespaced=False)}[{duration(window)}])", "labels"))
+    if NODE_INFO in present:
+        parts.append(tag(_last(NODE_INFO, scope, ("node", "provider_id", "kernel_version"), window,
+                               namespaced=False), "info"))
+    if NODE_TAINT in present:
+        parts.append(tag(_last(NODE_TAINT, scope, ("node", "key", "value", "effect"), window, namespaced=False),
+                         "taint"))
+    if NODE_PRICE in present:
+        parts.append(tag(_last(NODE_PRICE, scope, ("node", "instance_type", "region", "provider_id"), window,
+                               namespaced=False, fn="avg_over_time"), "price"))
+    if NODE_IS_SPOT in present:
+        parts.append(tag(_last(NODE_IS_SPOT, scope, ("node",), window, namespaced=False), "spot"))
+    seen = NODE_INFO if NODE_INFO in present else NODE_CAPACITY if NODE_CAPACITY in present else None
+    if seen:
+        # timestamp() of an aggregate is the evaluation time: first/last seen to the step. (Per-series
+        # timestamp() inside a subquery is ~30x slower on Prometheus 2.42.)
+        inner = f"timestamp(max by (node) ({scope.sel(seen, namespaced=False)}))"
+        sub = f"[{duration(window)}:{duration(step)}]"
+        parts.append(tag(f"min_over_time(({inner}){sub})", "first_seen"))
+        parts.append(tag(f"max_over_time(({inner}){sub})", "last_seen"))
+    return union(parts) if parts else None
+
+
+def workload_meta(scope: Scope, window: float, present: set[str]) -> str | None:
+    """Instant: desired replicas per controller, HPA settings, namespace labels."""
+    parts = []
+    for metric, (_kind, label) in REPLICA_METRICS.items():
+        if metric in present:
+            parts.append(tag(_last(metric, scope, ("namespace", label), window), metric))
+    if HPA_INFO in present:
+        parts.append(tag(_last(HPA_INFO, scope, ("namespace", "horizontalpodautoscaler", "scaletargetref_kind",
+                                                 "scaletargetref_name"), window), "hpa_info"))
+    if HPA_MIN in present:
+        parts.append(tag(_last(HPA_MIN, scope, ("namespace", "horizontalpodautoscaler"), window), "hpa_min"))
+    if HPA_MAX in present:
+        parts.append(tag(_last(HPA_MAX, scope, ("namespace", "horizontalpodautoscaler"), window), "hpa_max"))
+    if HPA_TARGET in present:
+        parts.append(tag(_last(HPA_TARGET, scope, ("namespace", "horizontalpodautoscaler", "metric_name",
+                                                   "metric_target_type"), window), "hpa_target"))
+    if NAMESPACE_LABELS in present:
+        parts.append(tag(f"last_over_time({scope.sel(NAMESPACE_LABELS)}[{duration(window)}])", "ns_labels"))
+    return union(parts) if parts else None
+
+
+def gpu_usage(scope: Scope, step: float, present: set[str]) -> str | None:
+    """Range: GPU busy fraction per container and device.
+
+    ``DCGM_FI_DEV_GPU_UTIL`` (percent) where it exists, else ``DCGM_FI_PROF_GR_ENGINE_ACTIVE``
+    (ratio), which is the only one reported for MIG instances. ``or`` keeps the left side
+    where both exist for the same device.
+    """
+    w = duration(step - 0.001)
+    parts = []
+    if GPU_UTIL in present:
+        parts.append(f"max by ({by(DCGM_LABELS)}) (avg_over_time({scope.sel(GPU_UTIL, HAS_POD)}[{w}])) / 100")
+    if GR_ENGINE in present:
+        parts.append(f"max by ({by(DCGM_LABELS)}) (avg_over_time({scope.sel(GR_ENGINE, HAS_POD)}[{w}]))")
+    return union(parts) if parts else None
+
+
+def gpu_memory_usage(scope: Scope, step: float) -> str:
+    """Range: peak framebuffer used (MiB) per container and device within each step."""
+    return (f"max by ({by(DCGM_LABELS)}) "
+            f"(max_over_time({scope.sel(FB_USED, HAS_POD)}[{duration(step - 0.001)}]))")
+
+
+def gpu_devices(scope: Scope, window: float, present: set[str]) -> str | None:
+    """Instant: every DCGM device (assigned or not) with its framebuffer size in MiB."""
+    dev = ("UUID", "GPU_I_ID", "gpu", "modelName", "GPU_I_PROFILE", "Hostname", "hostname")
+    parts = []
+    for metric in (FB_USED, FB_FREE, FB_RESERVED):
+        if metric in present:
+            parts.append(tag(_last(metric, scope, dev, window, namespaced=False), metric))
+    for metric in (GPU_UTIL, GR_ENGINE):
+        if metric in present and not parts:
+            parts.append(tag(_last(metric, scope, dev, window, namespaced=False), "seen"))
+    return union(parts) if parts else None

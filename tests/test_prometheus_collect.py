@@ -1,0 +1,252 @@
+"""The Prometheus collector against a real Prometheus holding a simulated cluster (ground truth).
+
+The simulator's snapshot is the truth; its OpenMetrics rendering (real exporter names and
+labels, counter resets, pod-level series, a duplicate scrape job) is backfilled into a real
+Prometheus; the collected snapshot must match: per-container p95 CPU within 2 %, peak memory
+exact, requests/limits exact, pods resolved to the right workload, OOM kills present, GPU
+utilization per pod and device.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analyzer.collectors.prometheus import PrometheusClient, PrometheusConfig, collect_prometheus
+from analyzer.errors import InputError
+from analyzer.schema import KEYS
+from analyzer.snapshot import load_snapshot
+
+KEY = ["namespace", "pod", "container"]
+
+
+def _collect(cluster, **kwargs):
+    config = PrometheusConfig(url=cluster.url, timeout=60, retries=1, backoff=0.1, **kwargs.pop("config", {}))
+    client = PrometheusClient(config)
+    m = cluster.truth.manifest
+    snap = collect_prometheus(config, start=m.start, end=m.end, client=client, **kwargs)
+    return snap, client
+
+
+@pytest.fixture(scope="module")
+def collected(prom_cluster):
+    return _collect(prom_cluster)
+
+
+def _str(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items()
+                           if t == pl.Categorical or isinstance(t, pl.Enum))
+
+
+def _per_container(usage: pl.DataFrame, resource: str) -> pl.DataFrame:
+    return _str(usage).filter(pl.col("resource") == resource).group_by(KEY).agg(
+        pl.col("value").quantile(0.95, interpolation="linear").alias("p95"), pl.col("value").max().alias("max"),
+        pl.col("value").mean().alias("mean"), pl.len().alias("n"))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_window_step_and_source(prom_cluster, collected):
+    snap, _ = collected
+    truth = prom_cluster.truth.manifest
+    assert (snap.manifest.start, snap.manifest.end) == (truth.start, truth.end)
+    assert snap.manifest.step_seconds == truth.step_seconds == 300
+    assert snap.manifest.source.startswith("prometheus http://127.0.0.1:")
+
+
+def test_bulk_queries_only(collected, prom_cluster):
+    """A handful of requests for the whole cluster, none per workload or container."""
+    snap, client = collected
+    assert snap.containers.height > 50
+    assert len(client.log) <= 25, [e[0] for e in client.log.entries]
+    assert all(status == 200 for _w, _p, _s, status, _b in client.log.entries)
+
+
+def test_no_duplicate_rows_despite_two_scrape_jobs_and_pod_level_series(collected):
+    snap, _ = collected
+    for name, keys in KEYS.items():
+        frame = getattr(snap, name)
+        assert frame.select(keys).is_duplicated().sum() == 0, name
+    assert not _str(snap.usage).filter(pl.col("container").is_in(["", "POD"])).height
+
+
+def test_containers_requests_and_limits_exact(prom_cluster, collected):
+    snap, _ = collected
+    cols = ["cpu_request", "cpu_limit", "memory_request", "memory_limit", "gpu_resource", "gpu_request", "gpu_limit"]
+    truth = _str(prom_cluster.truth.containers)
+    got = _str(snap.containers)
+    assert set(map(tuple, got.select(KEY).rows())) == set(map(tuple, truth.select(KEY).rows()))
+    joined = truth.select(*KEY, *cols).join(got.select(*KEY, *cols), on=KEY, suffix="_got")
+    for col in cols:
+        diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
+        assert diff.height == 0, (col, diff.head(5))
+
+
+def test_pods_resolve_to_their_workloads(prom_cluster, collected):
+    snap, _ = collected
+    cols = ["workload_kind", "workload", "owner_kind", "owner_name", "container_type", "node"]
+    truth = _str(prom_cluster.truth.containers).select(*KEY, *cols)
+    got = _str(snap.containers).select(*KEY, *cols)
+    joined = truth.join(got, on=KEY, suffix="_got")
+    for col in cols:
+        diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
+        assert diff.height == 0, (col, diff.head(5))
+    kinds = set(got["workload_kind"].unique())
+    assert {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"} <= kinds
+    # The usage rows carry the same workload as the containers they belong to.
+    pairs = _str(snap.usage).select(*KEY, "workload_kind", "workload").unique()
+    assert pairs.join(got.select(*KEY, "workload_kind", "workload"), on=[*KEY, "workload_kind", "workload"],
+                      how="anti").height == 0
+
+
+def test_cpu_p95_within_2_percent(prom_cluster, collected):
+    snap, _ = collected
+    truth = _per_container(prom_cluster.truth.usage, "cpu")
+    got = _per_container(snap.usage, "cpu")
+    joined = truth.filter(pl.col("n") >= 12).join(got, on=KEY, how="left", suffix="_got")
+    assert joined["p95_got"].null_count() == 0, joined.filter(pl.col("p95_got").is_null())
+    err = joined.with_columns(((pl.col("p95_got") - pl.col("p95")).abs() / pl.col("p95").clip(lower_bound=1e-3))
+                              .alias("rel"))
+    bad = err.filter(pl.col("rel") > 0.02)
+    assert bad.height == 0, bad.select(*KEY, "p95", "p95_got", "rel", "n", "n_got")
+
+
+def test_peak_memory_exact(prom_cluster, collected):
+    snap, _ = collected
+    truth = _per_container(prom_cluster.truth.usage, "memory")
+    got = _per_container(snap.usage, "memory")
+    joined = truth.join(got, on=KEY, how="left", suffix="_got")
+    bad = joined.filter(pl.col("max").ne_missing(pl.col("max_got")))
+    assert bad.height == 0, bad.select(*KEY, "max", "max_got", "n", "n_got")
+
+
+def test_oom_kills_present(prom_cluster, collected):
+    snap, _ = collected
+    step = snap.manifest.step_seconds
+    truth = _str(prom_cluster.truth.events).filter(pl.col("reason") == "OOMKilled")
+    got = _str(snap.events).filter(pl.col("reason") == "OOMKilled")
+    assert truth.height > 0
+    near = truth.join(got.select(*KEY, pl.col("timestamp").alias("t_got")), on=KEY, how="left").filter(
+        (pl.col("t_got") - pl.col("timestamp")).dt.total_seconds().abs() <= step)
+    missing = truth.join(near.select(*KEY, "timestamp").unique(), on=[*KEY, "timestamp"], how="anti")
+    assert missing.height == 0, missing
+    assert got.height == truth.height, got
+    assert got["memory_limit"].null_count() == 0
+
+
+def test_gpu_utilization_per_pod_and_device(prom_cluster, collected):
+    snap, _ = collected
+    keys = [*KEY, "device"]
+    for resource, tolerance in (("gpu", 0.01), ("gpu_memory", 2**20)):
+        truth = _str(prom_cluster.truth.usage).filter(pl.col("resource") == resource).group_by(keys).agg(
+            pl.col("value").mean().alias("mean"), pl.col("value").max().alias("max"))
+        got = _str(snap.usage).filter(pl.col("resource") == resource).group_by(keys).agg(
+            pl.col("value").mean().alias("mean_got"), pl.col("value").max().alias("max_got"))
+        assert truth.height > 0, resource
+        joined = truth.join(got, on=keys, how="full", coalesce=True)
+        bad = joined.filter(((pl.col("mean") - pl.col("mean_got")).abs() > tolerance)
+                            | pl.col("mean").is_null() | pl.col("mean_got").is_null())
+        assert bad.height == 0, (resource, bad)
+    assert {"gpu", "gpu_memory"}.isdisjoint(snap.manifest.absent)
+
+
+def test_gpus_frame(prom_cluster, collected):
+    snap, _ = collected
+    cols = ["node", "device", "gpu_index", "model", "mig_profile", "memory_total", "namespace", "pod", "container"]
+    truth = _str(prom_cluster.truth.gpus).select(cols).sort("node", "device")
+    got = _str(snap.gpus).select(cols).sort("node", "device")
+    assert got.select("node", "device").equals(truth.select("node", "device"))
+    for col in cols[2:]:
+        diff = truth.join(got, on=["node", "device"], suffix="_got").filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
+        assert diff.height == 0, (col, diff.head(5))
+
+
+def test_nodes(prom_cluster, collected):
+    snap, _ = collected
+    cols = ["instance_type", "capacity_type", "cpu_capacity", "cpu_allocatable", "memory_capacity",
+            "memory_allocatable", "gpu_count", "gpu_model", "mig_strategy", "mig_config", "zone", "region"]
+    truth = _str(prom_cluster.truth.nodes)
+    got = _str(snap.nodes)
+    assert set(got["node"]) == set(truth["node"])
+    joined = truth.select("node", *cols).join(got.select("node", *cols), on="node", suffix="_got")
+    for col in cols:
+        diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
+        assert diff.height == 0, (col, diff.select("node", col, f"{col}_got"))
+    if got["hourly_price"].null_count() < got.height:  # the rendering includes OpenCost prices
+        priced = got.filter(pl.col("hourly_price").is_not_null())
+        assert (priced["price_source"] == "opencost node_total_hourly_cost").all()
+        assert "prices" not in snap.manifest.absent
+
+
+def test_workloads_and_autoscalers(prom_cluster, collected):
+    snap, _ = collected
+    key = ["namespace", "workload_kind", "workload"]
+    truth = _str(prom_cluster.truth.workloads)
+    got = _str(snap.workloads)
+    assert set(map(tuple, got.select(key).rows())) == set(map(tuple, truth.select(key).rows()))
+    if "hpa" not in snap.manifest.absent:
+        cols = ["hpa_name", "hpa_min_replicas", "hpa_max_replicas", "hpa_metrics"]
+        joined = truth.select(*key, *cols).join(got.select(*key, *cols), on=key, suffix="_got")
+        for col in cols:
+            diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
+            assert diff.height == 0, (col, diff)
+
+
+def test_snapshot_writes_and_loads(collected, tmp_path):
+    snap, _ = collected
+    out = snap.write(tmp_path / "snap")
+    again = load_snapshot(out)
+    assert again.equals(snap)
+
+
+def test_dcgm_hostname_label_and_single_job(prom_cluster, prom_cluster_hostname, collected):
+    """Newer dcgm-exporters say `hostname`; no duplicate job, no pod-level series: same answer."""
+    snap, _ = collected
+    other, _ = _collect(prom_cluster_hostname)
+    for frame in ("usage", "containers", "gpus", "events"):
+        key = KEYS[frame]
+        a = _str(getattr(snap, frame)).sort(key, nulls_last=True)
+        b = _str(getattr(other, frame)).sort(key, nulls_last=True)
+        assert a.equals(b), frame
+
+
+def test_namespace_filter(prom_cluster):
+    snap, _ = _collect(prom_cluster, namespaces=["ml-serving", "payments"])
+    assert set(_str(snap.usage)["namespace"].unique()) == {"ml-serving", "payments"}
+    assert set(_str(snap.containers)["namespace"].unique()) == {"ml-serving", "payments"}
+    assert snap.nodes.height == prom_cluster.truth.nodes.height  # nodes are cluster-wide
+
+
+def test_cluster_label_that_matches_nothing_is_one_clear_error(prom_cluster):
+    with pytest.raises(InputError, match=r"has no metrics at all .* \(with cluster=nope\)"):
+        _collect(prom_cluster, config={"cluster_label": "cluster=nope"})
+
+
+def test_collect_from_options_uses_the_history(prom_cluster):
+    from analyzer.collectors.prometheus import collect_from_options  # noqa: PLC0415
+
+    end = prom_cluster.truth.manifest.end
+    snap = collect_from_options(prom_cluster.url, history="6h", end=end, timeout=60)
+    assert snap.manifest.end == end
+    assert (snap.manifest.end - snap.manifest.start).total_seconds() <= 6 * 3600
+
+
+def test_victoriametrics_gives_the_same_numbers(vm_cluster):
+    """VictoriaMetrics (Debian's victoria-metrics, loaded from the same TSDB with vmctl)."""
+    snap, client = _collect(vm_cluster)
+    assert len(client.log) <= 25
+    truth = vm_cluster.truth
+    cpu = _per_container(truth.usage, "cpu").filter(pl.col("n") >= 12).join(
+        _per_container(snap.usage, "cpu"), on=KEY, how="left", suffix="_got")
+    rel = ((cpu["p95_got"] - cpu["p95"]).abs() / cpu["p95"].clip(lower_bound=1e-3))
+    assert cpu["p95_got"].null_count() == 0 and (rel <= 0.02).all(), cpu.filter(rel > 0.02)
+    mem = _per_container(truth.usage, "memory").join(_per_container(snap.usage, "memory"), on=KEY, how="left",
+                                                    suffix="_got")
+    assert mem.filter(pl.col("max").ne_missing(pl.col("max_got"))).height == 0
+    cols = ["cpu_request", "cpu_limit", "memory_request", "memory_limit", "workload_kind", "workload"]
+    joined = _str(truth.containers).select(*KEY, *cols).join(_str(snap.containers).select(*KEY, *cols), on=KEY,
+                                                             suffix="_got")
+    assert joined.height == truth.containers.height
+    for col in cols:
+        assert joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).height == 0, col
