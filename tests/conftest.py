@@ -74,7 +74,7 @@ def prom_cluster_hostname(tmp_path_factory):
 @pytest.fixture(scope="session")
 def vm_cluster(tmp_path_factory):
     need("promtool")
-    if not (tool("victoria-metrics") and tool("vmctl")):
+    if not (tool("victoria-metrics") and tool("vmctl") and tool("script")):
         pytest.skip("victoria-metrics not installed (optional: `apt-get install victoria-metrics` to run this too)")
     cluster = _build(tmp_path_factory.mktemp("vm"), server="victoriametrics", hostname_label="Hostname",
                      duplicate_job=True, pod_level_series=True)

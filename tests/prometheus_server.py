@@ -10,6 +10,7 @@ Debian's ``prometheus`` when missing.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -160,11 +161,11 @@ def start_victoria(tsdb: Path, workdir: Path) -> Server:
         )
     try:
         _wait_ready(url, proc, log, "/health", 60)
-        imp = subprocess.run(
-            [tool("vmctl") or "vmctl", "prometheus", "-s", "--prom-snapshot", str(tsdb), "--vm-addr", url,
-             "--vm-disable-progress-bar", "--vm-concurrency", "2"],
-            capture_output=True, text=True, timeout=1800,
-        )
+        # vmctl 1.79 insists on a terminal even with -s: give it one with script(1).
+        cmd = shlex.join([tool("vmctl") or "vmctl", "prometheus", "-s", "--prom-snapshot", str(tsdb), "--vm-addr", url,
+                          "--vm-disable-progress-bar", "--vm-concurrency", "2"])
+        imp = subprocess.run([tool("script") or "script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                             timeout=1800, stdin=subprocess.DEVNULL)
         if imp.returncode != 0:
             raise RuntimeError(f"vmctl import failed: {imp.stderr[-2000:]}")
         urllib.request.urlopen(url + "/internal/force_flush", timeout=30).read()

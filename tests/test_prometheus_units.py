@@ -165,7 +165,8 @@ def test_promql_selectors_scope_and_escape():
     assert 'container!="",container!="POD"' in cpu
     assert 'cluster="we\\"ird"' in cpu and 'namespace=~"team-a|b\\\\.c"' in cpu
     assert "max by (namespace, pod, container)" in cpu and "[330000ms]" in cpu
-    assert "[300000ms]" in q.cpu_usage(scope, 300, 60, "victoriametrics")
+    assert "increase(" in q.cpu_usage(scope, 300, 60, "victoriametrics")
+    assert "[300000ms])) / 300" in q.cpu_usage(scope, 300, 60, "victoriametrics")
     assert "max_over_time" in q.memory_usage(scope, 300) and "[299999ms]" in q.memory_usage(scope, 300)
     nodes = q.nodes(scope, 86400, 300, {q.NODE_CAPACITY})
     assert "namespace=~" not in nodes  # nodes are cluster-wide

@@ -46,7 +46,7 @@ from urllib3.util.retry import Retry
 from analyzer.collectors import promql as q
 from analyzer.collectors.promjson import Matrix, ResponseError, decode_matrix, decode_strings, decode_vector, envelope
 from analyzer.errors import InputError, KubetuneError
-from analyzer.schema import RESOURCE, TIMESTAMP, USAGE
+from analyzer.schema import EVENTS, RESOURCE, TIMESTAMP, USAGE
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import parse_duration
 
@@ -1019,7 +1019,7 @@ class _Collection:
             self.notes.missing("events", "no OOM metrics (container_oom_events_total or "
                                "kube_pod_container_status_last_terminated_reason): OOM kills are not recorded.")
         if not frames:
-            return pl.DataFrame(schema={"timestamp": TIMESTAMP, **{c: pl.String for c in key}, "reason": pl.String})
+            return EVENTS.empty()
         ev = pl.concat(frames, how="vertical").filter(pl.col("pod").is_not_null())
         # cAdvisor and kube-state-metrics both see most OOM kills: keep one per container within two steps.
         ev = ev.sort([*key, "reason", "t", "_src"], descending=[False, False, False, False, False, True])

@@ -17,8 +17,9 @@ window holds the samples of exactly one step:
 * CPU: ``rate(counter[step + s/2])``. Prometheus extrapolates the increase between the samples
   at ``t-step`` and ``t`` to the window and divides by it again, which gives exactly
   ``(c(t) - c(t-step)) / step``: the mean cores over the step ending at ``t``, whether the
-  range is closed (Prometheus 2) or left-open (Prometheus 3). VictoriaMetrics' ``rate`` takes
-  the sample before the window as its base, so there the window is ``step`` itself.
+  range is closed (Prometheus 2) or left-open (Prometheus 3). VictoriaMetrics computes
+  ``increase`` from the last sample before the window, without extrapolation, so there it is
+  ``increase(counter[step]) / step`` (its ``rate`` is not the step mean; measured).
 * Memory: ``max_over_time(gauge[step - 1ms])``: the highest working set scraped in the step,
   so the maximum over the ``usage`` frame is the exact peak even when ``step > s``.
 """
@@ -209,8 +210,10 @@ def scrape_interval(scope: Scope, window: float) -> str:
 
 def cpu_usage(scope: Scope, step: float, scrape: float, engine: str) -> str:
     """Range: mean CPU cores per container over each step (see the module doc for the window)."""
-    window = step if engine == "victoriametrics" else step + scrape / 2
-    return (f"max by ({by(CONTAINER_KEY)}) (rate({scope.sel(CPU, *REAL_CONTAINER)}[{duration(window)}]))")
+    sel = scope.sel(CPU, *REAL_CONTAINER)
+    if engine == "victoriametrics":
+        return f"max by ({by(CONTAINER_KEY)}) (increase({sel}[{duration(step)}])) / {step:g}"
+    return f"max by ({by(CONTAINER_KEY)}) (rate({sel}[{duration(step + scrape / 2)}]))"
 
 
 def memory_usage(scope: Scope, step: float) -> str:
@@ -222,9 +225,10 @@ def memory_usage(scope: Scope, step: float) -> str:
 def counter_increase(metric: str, scope: Scope, step: float, scrape: float, engine: str,
                      key: tuple[str, ...] = CONTAINER_KEY, matchers: tuple[str, ...] = REAL_CONTAINER) -> str:
     """Range, sparse: how much a counter grew in each step, only where it grew."""
-    window = step if engine == "victoriametrics" else step + scrape / 2
-    return (f"max by ({by(key)}) (rate({scope.sel(metric, *matchers)}[{duration(window)}])) "
-            f"* {step:g} > 0.5")
+    sel = scope.sel(metric, *matchers)
+    if engine == "victoriametrics":
+        return f"max by ({by(key)}) (increase({sel}[{duration(step)}])) > 0.5"
+    return f"max by ({by(key)}) (rate({sel}[{duration(step + scrape / 2)}])) * {step:g} > 0.5"
 
 
 def oom_kills_ksm(scope: Scope) -> str:
