@@ -98,6 +98,7 @@ def simulate(workloads: int = 60, days: float = 14, step_seconds: int = 300, see
 
     def frame(sid: np.ndarray, step: np.ndarray, value: np.ndarray) -> pl.DataFrame:
         ts = pl.Series("timestamp", start_us + step.astype(np.int64) * (step_seconds * _US)).cast(TIMESTAMP)
+        value = _quantize(value, int(series.resource[sid[0]]))
         return series_keys[sid].with_columns(ts, pl.Series("value", value, dtype=pl.Float64))
 
     parts, cpu_chunks = [], []
@@ -121,6 +122,18 @@ def simulate(workloads: int = 60, days: float = 14, step_seconds: int = 300, see
     manifest = Manifest(cluster=cluster, start=start, end=end, step_seconds=step_seconds, source=source)
     return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads_df, nodes=nodes_df,
                           events=events, gpus=gpus_df, namespaces=namespaces_df)
+
+
+# Measurement resolution per resource code (cpu, memory, gpu, gpu_memory): memory is counted in
+# 4 KiB pages by the kernel, DCGM reports busy ratios to three digits, CPU rates are kept to
+# 0.1 millicore. Real exporters are no finer, and it halves the bundled sample's size.
+_RESOLUTION = {0: 1e-4, 1: 4096.0, 2: 1e-3, 3: 4096.0}
+
+
+def _quantize(value: np.ndarray, resource: int) -> np.ndarray:
+    """Round a homogeneous chunk to its resource's resolution (limits are multiples of it)."""
+    res = _RESOLUTION[resource]
+    return np.round(value / res) * res
 
 
 class _Flat:
