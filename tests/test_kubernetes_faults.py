@@ -290,3 +290,19 @@ def test_reader_counts_requests(server, kubeconfig):
         assert api.requests == 1
     finally:
         api.close()
+
+
+def test_malformed_template_and_selector(tmp_path):
+    for name, kind, mutate, expect in (
+        ("web", "Deployment", lambda o: o["spec"]["template"]["spec"].update(tolerations="all"),
+         "Deployment shop/web is malformed (template tolerations is not a list)"),
+        ("web-pdb", "PodDisruptionBudget", lambda o: o["spec"]["selector"].update(matchLabels=["app"]),
+         "PodDisruptionBudget shop/web-pdb is malformed (spec.selector.matchLabels is not an object)"),
+    ):
+        objs = F.objects()
+        mutate(next(o for o in objs if o["metadata"]["name"] == name and o["kind"] == kind))
+        with KubeAPIServer(objs) as srv:
+            kc = write_kubeconfig(tmp_path / "kc", srv.url)
+            with pytest.raises(InputError) as err:
+                collect(kc)
+        assert str(err.value).endswith(expect + "."), str(err.value)

@@ -325,10 +325,43 @@ class _Workload:
     replicas: int | None
     labels: dict[str, str]
     annotations: dict[str, str]
-    template: dict  # the pod template ({metadata, spec})
-    claim_templates: list = field(default_factory=list)
+    facts: _Template
     strategy: tuple[str | None, str | None, str | None] = (None, None, None)
     workload_ref: tuple[str, str] | None = None  # Rollout.spec.workloadRef (kind, name)
+
+
+@dataclass(slots=True)
+class _Template:
+    """What the workloads frame needs from a pod template, extracted (and checked) at intake."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    uses_empty_dir: bool = False
+    uses_local_storage: bool = False
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict] = field(default_factory=list)
+    affinity: str | None = None
+    empty: bool = True  # no pod spec at all (a Rollout with a workloadRef)
+
+
+def _template_facts(template: dict, claim_templates: Any = None) -> _Template:
+    tmeta = _dict(template.get("metadata"), "template.metadata")
+    tspec = _dict(template.get("spec"), "template.spec")
+    volumes = [_dict(v, "template volume") for v in _list(tspec.get("volumes"), "template volumes")]
+    tolerations = []
+    for t in _list(tspec.get("tolerations"), "template tolerations"):
+        t = _dict(t, "template toleration")
+        tolerations.append({"key": t.get("key"), "operator": t.get("operator"), "value": t.get("value"),
+                            "effect": t.get("effect")})
+    claims = _list(claim_templates, "spec.volumeClaimTemplates")
+    return _Template(
+        labels=_str_map(tmeta.get("labels"), "template labels"),
+        uses_empty_dir=any("emptyDir" in v for v in volumes),
+        uses_local_storage=_local_storage(volumes, claims),
+        node_selector=_str_map(tspec.get("nodeSelector"), "template nodeSelector"),
+        tolerations=tolerations,
+        affinity=affinity_summary(tspec.get("affinity")),
+        empty=not tspec,
+    )
 
 
 class _Pods:
@@ -344,7 +377,7 @@ class _Pods:
         self.c: dict[str, list] = {c: [] for c in self.CONTAINER_COLS}
         self.e: dict[str, list] = {c: [] for c in self.EVENT_COLS}
         self.labels: list[dict[str, str]] = []
-        self.bare: dict[int, dict] = {}  # pod index -> the pod (only pods without a controller)
+        self.bare: dict[int, tuple[dict, Any]] = {}  # pod index -> (annotations, template facts), bare pods only
 
 
 @dataclass
@@ -528,8 +561,8 @@ class SpecBuilder:
         p["rollout_hash"].append(labels.get("rollouts-pod-template-hash"))
         P.labels.append(labels)
         if owner is None:
-            P.bare[i] = {"labels": labels, "annotations": _str_map(meta.get("annotations"), "metadata.annotations"),
-                         "template": {"metadata": {"labels": labels}, "spec": spec}}
+            P.bare[i] = (_str_map(meta.get("annotations"), "metadata.annotations"),
+                         _template_facts({"metadata": {"labels": labels}, "spec": spec}))
 
     def _pod_events(self, i: int, status: dict, limits: dict) -> str | None:
         """Events from container statuses; returns the latest ``state.terminated.finishedAt``."""
@@ -573,7 +606,7 @@ class SpecBuilder:
         annotations = _str_map(meta.get("annotations"), "metadata.annotations")
         annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
         labels = _str_map(meta.get("labels"), "metadata.labels")
-        template, claims, strategy, ref = _dict(spec.get("template"), "spec.template"), [], (None, None, None), None
+        template, claims, strategy, ref = _dict(spec.get("template"), "spec.template"), None, (None, None, None), None
         if kind in ("Deployment", "StatefulSet", "ReplicaSet", "Rollout"):
             replicas = _int(spec.get("replicas"), 1, "spec.replicas")
         elif kind == "DaemonSet":
@@ -595,7 +628,7 @@ class SpecBuilder:
             stype = s.get("type") or "RollingUpdate"
             ru = _dict(s.get("rollingUpdate"), "spec.updateStrategy.rollingUpdate")
             strategy = (stype, _as_written(ru.get("maxUnavailable")), None)
-            claims = _list(spec.get("volumeClaimTemplates"), "spec.volumeClaimTemplates")
+            claims = spec.get("volumeClaimTemplates")
         elif kind == "DaemonSet":
             s = _dict(spec.get("updateStrategy"), "spec.updateStrategy")
             stype = s.get("type") or "RollingUpdate"
@@ -612,7 +645,8 @@ class SpecBuilder:
             ref_obj = _dict(spec.get("workloadRef"), "spec.workloadRef")
             if ref_obj.get("kind") and ref_obj.get("name"):
                 ref = (ref_obj["kind"], ref_obj["name"])
-        return _Workload(ns, kind, name, replicas, labels, annotations, template, claims, strategy, ref)
+        return _Workload(ns, kind, name, replicas, labels, annotations, _template_facts(template, claims), strategy,
+                         ref)
 
     def _controller_handler(resource: str, kind: str):  # noqa: N805 - a factory used in the class body
         def handler(self, item, meta, ns, name):
@@ -675,6 +709,9 @@ class SpecBuilder:
         selector = spec.get("selector")
         if selector is not None:
             selector = _dict(selector, "spec.selector")
+            _str_map(selector.get("matchLabels"), "spec.selector.matchLabels")
+            for e in _list(selector.get("matchExpressions"), "spec.selector.matchExpressions"):
+                _list(_dict(e, "spec.selector.matchExpressions[]").get("values"), "matchExpressions values")
         self.pdbs.append(_Pdb(ns, name, selector, _as_written(spec.get("minAvailable")),
                               _as_written(spec.get("maxUnavailable"))))
 
@@ -844,11 +881,10 @@ class SpecBuilder:
                 continue
             ns, kind, name = key
             if kind == "Pod":
-                bare = P.bare[i]
-                records.append(_Workload(ns, "Pod", name, 1, bare["labels"], bare["annotations"], bare["template"]))
-            else:
-                records.append(_Workload(ns, kind, name, pod_count.get(key, 0), {}, {},
-                                         {"metadata": {"labels": P.labels[i]}, "spec": {}}))
+                annotations, facts = P.bare[i]
+                records.append(_Workload(ns, "Pod", name, 1, P.labels[i], annotations, facts))
+            else:  # known only through its pods: what one of them carries
+                records.append(_Workload(ns, kind, name, pod_count.get(key, 0), {}, {}, _Template(labels=P.labels[i])))
             known.add(key)
         # HPAs by target; RS/Job targets are lifted to their top controller.
         hpa_by: dict[tuple[str, str, str], _Hpa] = {}
@@ -862,19 +898,15 @@ class SpecBuilder:
             pdbs_by_ns.setdefault(p.namespace, []).append(p)
         rows = []
         for w in records:
-            template = w.template
-            if w.workload_ref and not _dict(template.get("spec"), "spec") and w.workload_ref[0] == "Deployment":
+            t = w.facts
+            if w.workload_ref and t.empty and w.workload_ref[0] == "Deployment":
                 ref = deployments.get((w.namespace, w.workload_ref[1]))
-                template = ref.template if ref else template
-            tmeta = _dict(template.get("metadata"), "template.metadata")
-            tspec = _dict(template.get("spec"), "template.spec")
-            tlabels = tmeta.get("labels") or {}
+                t = ref.facts if ref else t
             replicas = w.replicas
             if replicas is None:
                 replicas = pod_count.get((w.namespace, w.kind, w.name), 0)
             hpa = hpa_by.get((w.namespace, w.kind, w.name))
-            pdb = next((p for p in pdbs_by_ns.get(w.namespace, ()) if selector_matches(p.selector, tlabels)), None)
-            volumes = [v for v in tspec.get("volumes") or [] if isinstance(v, dict)]
+            pdb = next((p for p in pdbs_by_ns.get(w.namespace, ()) if selector_matches(p.selector, t.labels)), None)
             rows.append({
                 "namespace": w.namespace, "workload_kind": w.kind, "workload": w.name, "replicas": replicas,
                 "labels": _kv(w.labels), "annotations": _kv(w.annotations),
@@ -886,13 +918,8 @@ class SpecBuilder:
                 "pdb_min_available": pdb.min_available if pdb else None,
                 "pdb_max_unavailable": pdb.max_unavailable if pdb else None,
                 "update_strategy": w.strategy[0], "max_unavailable": w.strategy[1], "max_surge": w.strategy[2],
-                "uses_empty_dir": any("emptyDir" in v for v in volumes),
-                "uses_local_storage": _local_storage(volumes, w.claim_templates),
-                "node_selector": _kv(tspec.get("nodeSelector")),
-                "tolerations": [{"key": t.get("key"), "operator": t.get("operator"), "value": t.get("value"),
-                                 "effect": t.get("effect")} for t in tspec.get("tolerations") or []
-                                if isinstance(t, dict)],
-                "affinity": affinity_summary(tspec.get("affinity")),
+                "uses_empty_dir": t.uses_empty_dir, "uses_local_storage": t.uses_local_storage,
+                "node_selector": _kv(t.node_selector), "tolerations": t.tolerations, "affinity": t.affinity,
             })
         if not rows:
             return WORKLOADS.empty()
