@@ -249,4 +249,4 @@ def test_victoriametrics_gives_the_same_numbers(vm_cluster):
                                                              suffix="_got")
     assert joined.height == truth.containers.height
     for col in cols:
-        assert joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).height == 0, col
+        assert joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).height == 0, (col, joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).select(*KEY, col, f"{col}_got").rows())

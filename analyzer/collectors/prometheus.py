@@ -92,6 +92,7 @@ class PrometheusConfig:
     engine: str | None = None  # "prometheus" or "victoriametrics"; detected when None
     max_points_per_request: int = DEFAULT_POINTS_PER_REQUEST
     compress: bool | None = None  # gzip; default: off on loopback (it costs more than it saves), on elsewhere
+    server_aggregation: bool | None = None  # max by on the server; default: only when targets duplicate series
 
     def __post_init__(self) -> None:
         parts = urlsplit(str(self.url or "").strip())
@@ -236,8 +237,11 @@ class PrometheusClient:
                 time.sleep(delay)
             t0 = time.perf_counter()
             try:
-                resp = self.session.get(self.base + path, params=params, auth=self.auth, timeout=self.config.timeout,
-                                        allow_redirects=True)
+                if sum(len(str(v)) for v in params.values()) > 4000 and path != "/api/v1/series":  # long selectors: a form body, not the URL
+                    resp = self.session.post(self.base + path, data=params, auth=self.auth, timeout=self.config.timeout)
+                else:
+                    resp = self.session.get(self.base + path, params=params, auth=self.auth,
+                                            timeout=self.config.timeout)
                 body = resp.content
             except requests.exceptions.SSLError:
                 self._record(what, path, t0, 0, 0)
@@ -333,6 +337,17 @@ class PrometheusClient:
             return set(decode_strings(body))
         except ResponseError as exc:
             raise self._bad("metric-name listing", exc) from None
+
+    def series(self, matches: list[str], start: float, end: float, what: str) -> list[dict[str, str]]:
+        """``/api/v1/series``: the label sets of every series matching, from the index (cheap)."""
+        body = self.get("/api/v1/series", {"match[]": matches, "start": _ts(start), "end": _ts(end)}, what)
+        try:
+            data = envelope(body).get("data")
+        except ResponseError as exc:
+            raise self._bad(what, exc) from None
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise self._bad(what, ResponseError("expected a list of label sets in 'data'"))
+        return data
 
     def engine(self) -> str:
         """``victoriametrics`` when the server says so in its build info, else ``prometheus``."""
@@ -561,10 +576,12 @@ class _Collection:
         pods = self._owners()
         self.pod_workloads = pods.select("namespace", "pod", "workload_kind", "workload")
         inventory = self._inventory()
-        hint = max(inventory.select("namespace", "pod", "container").unique().height, 1)
-        cpu, cpu_spans = self._range_usage(q.cpu_usage(self.scope, self.step, self.scrape, self.engine), "cpu",
-                                           "CPU usage", hint)
-        memory, memory_spans = self._range_usage(q.memory_usage(self.scope, self.step), "memory", "memory usage", hint)
+        plan = self._usage_plan()
+        cpu, cpu_spans = self._range_usage(
+            q.cpu_usage(self.scope, self.step, self.scrape, self.engine, aggregate=plan["cpu"][0]), "cpu",
+            "CPU usage", plan["cpu"][1])
+        memory, memory_spans = self._range_usage(q.memory_usage(self.scope, self.step, aggregate=plan["memory"][0]),
+                                                 "memory", "memory usage", plan["memory"][1])
         if cpu.height == 0 and memory.height == 0:
             raise InputError(
                 f"Prometheus at {c.where} has no container CPU or memory samples between "
@@ -725,6 +742,36 @@ class _Collection:
 
     # -- usage -----------------------------------------------------------------------------------
 
+    def _usage_plan(self) -> dict[str, tuple[bool, int]]:
+        """Per usage family: aggregate on the server (``max by``)? and how many series to expect.
+
+        The series index says whether any container is reported by more than one scrape target
+        (two jobs, two cAdvisors): then ``max by (namespace, pod, container)`` removes the
+        duplicates on the server. Otherwise the raw series are fetched (the same points) and the
+        rare duplicate key (a restarted container's new cgroup) is merged here, sparing the
+        server the per-step aggregation, which costs it more than the query itself.
+        """
+        series = self.client.series(q.usage_series(self.scope), self.t_start - self.step, self.t_end, "series index")
+        plan = {}
+        for resource, metric in (("cpu", q.CPU), ("memory", q.MEMORY)):
+            key_targets: dict[tuple, set] = {}
+            n = 0
+            for lab in series:
+                if lab.get("__name__") != metric:
+                    continue
+                n += 1
+                key = (lab.get("namespace"), lab.get("pod"), lab.get("container"))
+                target = tuple(lab.get(k) for k in ("job", "instance", "service", "endpoint", "metrics_path",
+                                                    "prometheus", "prometheus_replica", "replica"))
+                key_targets.setdefault(key, set()).add(target)
+            duplicated = sum(1 for targets in key_targets.values() if len(targets) > 1)
+            aggregate = self.config.server_aggregation if self.config.server_aggregation is not None else (
+                duplicated > 0.02 * max(len(key_targets), 1))
+            plan[resource] = (aggregate, max(len(key_targets) if aggregate else n, 1))
+            log.info("%s: %d series for %d containers, %d reported by several targets: %s", resource, n,
+                     len(key_targets), duplicated, "max by on the server" if aggregate else "raw series")
+        return plan
+
     def _range_usage(self, query: str | None, resource: str, what: str, hint: int, *, dcgm: bool = False,
                      scale: float = 1.0) -> tuple[pl.DataFrame, pl.DataFrame]:
         """A range query straight into ``usage`` rows, plus each container's first and last sample time.
@@ -760,6 +807,14 @@ class _Collection:
                 "device": cat.get_column("device").gather(idx),
                 "value": samples.get_column("v") * scale if scale != 1.0 else samples.get_column("v"),
             })
+            twins = None if dcgm else lab.select(pl.struct("namespace", "pod", "container").is_duplicated()).to_series()
+            if twins is not None and twins.any():
+                # Raw series with the same container (a restarted container's old and new cgroup, a
+                # stray duplicate target): one value per time, the highest. Only their rows are grouped.
+                mask = twins.gather(idx)
+                key = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "device"]
+                part = pl.concat([part.filter(~mask), part.filter(mask).group_by(key).agg(pl.col("value").max())
+                                  .select(_USAGE_COLUMNS)], how="vertical")
             parts.append(part)
             spans.append(samples.group_by("series").agg(pl.col("t").min().alias("first"), pl.col("t").max().alias("last"))
                          .join(lab.select(pl.col("series").cast(pl.UInt32), "namespace", "pod", "container",
@@ -933,7 +988,9 @@ class _Collection:
         rows = _tagged(*self.client.instant(query, self.t_end, "nodes")) if query else {}
         names = [containers.select(pl.col("node").cast(pl.String))]
         names += [f.select(pl.col("node")) for f in rows.values() if "node" in f.columns]
-        if devices.height:
+        if devices.height and not rows:
+            # DCGM's Hostname is the node name only when the exporter is told so; trust it only
+            # when kube-state-metrics says nothing about nodes.
             names.append(devices.select("node"))
         nodes = pl.concat(names).filter(pl.col("node").is_not_null() & (pl.col("node") != "")).unique()
         if not self._has("ksm_node_capacity"):
@@ -989,38 +1046,62 @@ class _Collection:
         return _finish_nodes(nodes).sort("node")
 
     def _events(self, containers: pl.DataFrame) -> pl.DataFrame:
+        """OOM kills and restarts: find the few containers whose counters grew, then when.
+
+        One instant query over the window names the containers whose restart or OOM counter
+        grew; only those are read as range queries (reading every container's counters at every
+        step would cost the server as much as the CPU query).
+        """
         key = ["namespace", "pod", "container"]
         frames = []
-        if q.RESTARTS in self.present:
-            for m in self.client.range(q.restarts_with_reason(self.scope, self.step, self.scrape, self.engine),
-                                       self.t_start, self.t_end, self.step, "container restarts"):
+        query = q.event_candidates(self.scope, self.window, self.present)
+        rows = _tagged(*self.client.instant(query, self.t_end, "restarted containers")) if query else {}
+
+        def scoped(tag_: str) -> q.Scope | None:
+            frame = rows.get(tag_)
+            if frame is None or frame.height == 0 or "pod" not in frame.columns:
+                return None
+            frame = frame.filter(pl.col("pod").is_not_null() & pl.col("namespace").is_not_null())
+            if frame.height > 2000:  # too many for a selector: read them all
+                return self.scope
+            return self.scope.only(frame["namespace"].to_list(), frame["pod"].to_list())
+
+        def read(query: str, what: str, labels: list[str]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+            out = []
+            for m in self.client.range(query, self.t_start, self.t_end, self.step, what):
                 if m.labels:
-                    lab = _labels_frame(m.labels, [*key, "reason"]).with_row_index("series")
-                    frames.append(m.samples.join(lab.with_columns(pl.col("series").cast(pl.UInt32)), on="series")
-                                  .select(*key, pl.col("reason").fill_null("Restart"), "t", pl.lit("ksm").alias("_src")))
-        elif q.LAST_TERMINATED in self.present:
+                    lab = _labels_frame(m.labels, labels).with_row_index("series")
+                    out.append((m.samples, lab.with_columns(pl.col("series").cast(pl.UInt32))))
+            return out
+
+        scope = scoped("restarts")
+        if scope is not None:
+            for samples, lab in read(q.restarts_with_reason(scope, self.step, self.scrape, self.engine),
+                                     "container restarts", [*key, "reason"]):
+                frames.append(samples.join(lab, on="series").select(
+                    *key, pl.col("reason").fill_null("Restart"), "t", pl.lit("ksm").alias("_src")))
+        scope = scoped("last_oom")
+        if scope is not None:
             # No restart counter: an OOM is the first step of each run where the last termination is OOMKilled.
-            for m in self.client.range(q.oom_kills_ksm(self.scope), self.t_start, self.t_end, self.step, "OOM kills"):
-                if m.labels:
-                    lab = _labels_frame(m.labels, key).with_row_index("series")
-                    runs = m.samples.sort(["series", "t"]).filter(
-                        (pl.col("t").diff().over("series").fill_null(float("inf")) > 1.5 * self.step))
-                    frames.append(runs.join(lab.with_columns(pl.col("series").cast(pl.UInt32)), on="series")
-                                  .select(*key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("ksm").alias("_src")))
-        if q.OOM_EVENTS in self.present:
-            for m in self.client.range(q.counter_increase(q.OOM_EVENTS, self.scope, self.step, self.scrape, self.engine),
-                                       self.t_start, self.t_end, self.step, "OOM events"):
-                if m.labels:
-                    lab = _labels_frame(m.labels, key).with_row_index("series")
-                    frames.append(m.samples.join(lab.with_columns(pl.col("series").cast(pl.UInt32)), on="series")
-                                  .select(*key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("cadvisor")
-                                          .alias("_src")))
+            for samples, lab in read(q.oom_kills_ksm(scope), "OOM kills", key):
+                runs = samples.sort(["series", "t"]).filter(
+                    pl.col("t").diff().over("series").fill_null(float("inf")) > 1.5 * self.step)
+                frames.append(runs.join(lab, on="series").select(
+                    *key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("ksm").alias("_src")))
+        scope = scoped("oom")
+        if scope is not None:
+            for samples, lab in read(q.counter_increase(q.OOM_EVENTS, scope, self.step, self.scrape, self.engine),
+                                     "OOM events", key):
+                frames.append(samples.join(lab, on="series").select(
+                    *key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("cadvisor").alias("_src")))
         if not self._has("oom"):
             self.notes.missing("events", "no OOM metrics (container_oom_events_total or "
                                "kube_pod_container_status_last_terminated_reason): OOM kills are not recorded.")
         if not frames:
             return EVENTS.empty()
         ev = pl.concat(frames, how="vertical").filter(pl.col("pod").is_not_null())
+        wanted = pl.concat([f.select(key) for t, f in rows.items() if set(key) <= set(f.columns)]).unique()
+        ev = ev.join(wanted, on=key, how="semi")
         # cAdvisor and kube-state-metrics both see most OOM kills: keep one per container within two steps.
         ev = ev.sort([*key, "reason", "t", "_src"], descending=[False, False, False, False, False, True])
         close = (pl.col("t").diff().over([*key, "reason"]).fill_null(float("inf")) <= 2 * self.step) & (
