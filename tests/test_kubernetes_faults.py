@@ -306,3 +306,24 @@ def test_malformed_template_and_selector(tmp_path):
             with pytest.raises(InputError) as err:
                 collect(kc)
         assert str(err.value).endswith(expect + "."), str(err.value)
+
+
+def test_410_in_a_later_namespace_keeps_the_earlier_ones(server, faults, kubeconfig):
+    faults.gone = {"pods": 1}
+    snap = collect(kubeconfig, page_size=4, namespaces=("data", "shop"))
+    assert set(snap.containers["namespace"].cast(str)) == {"data", "shop"}
+    assert snap.containers["pod"].n_unique() == 11
+    assert snap.containers.select(["namespace", "pod", "container"]).is_duplicated().sum() == 0
+    assert len([q for q in server.requests_for("pods") if "continue" not in q]) == 4  # data, shop, data, shop
+
+
+def test_410_on_a_first_page_is_an_error(server, faults, kubeconfig, monkeypatch):
+    from analyzer.collectors import kube_api
+
+    def gone(self, path, call):
+        raise kube_api.Gone("")
+    monkeypatch.setattr(kube_api.KubeAPI, "_request", gone)
+    api = kube_api.KubeAPI(KubeConfig(kubeconfig=kubeconfig))
+    from analyzer.collectors.kube_specs import BY_RESOURCE, SpecBuilder
+    with pytest.raises(KubetuneError, match="answered 410 Gone to GET /api/v1/pods"):
+        api.read_kind(BY_RESOURCE["pods"], SpecBuilder())

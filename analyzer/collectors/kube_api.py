@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,9 +235,10 @@ def _in_cluster_reason(text: str) -> str:
 class Forbidden(Exception):
     """403 on a list: the caller decides whether that kind can be done without."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, namespace: str | None = None):
         super().__init__(message)
         self.message = message
+        self.namespace = namespace
 
 
 class NotFound(Exception):
@@ -392,41 +393,56 @@ class KubeAPI:
             return path, getattr(api, f"list_namespaced_{snake}"), {"namespace": namespace}
         return path, getattr(api, f"list_{snake}_for_all_namespaces"), {}
 
-    def list_into(self, kind: Kind, builder: SpecBuilder, namespace: str | None = None) -> int:
-        """Read every page of one list into ``builder``; a 410 on a continue token relists."""
-        path, method, fixed = self._list_call(kind, namespace)
+    def read_kind(self, kind: Kind, builder: SpecBuilder, namespaces: Sequence[str | None] = (None,)) -> int:
+        """Read one kind (cluster-wide, or namespace by namespace) into ``builder``.
+
+        A 410 Gone on a continue token restarts the whole kind from scratch (``builder.start``
+        forgets what the expired attempt read), at most ``relists`` times.
+        """
         for relist in range(self.config.relists + 1):
-            token: str | None = None
-            pages = items = 0
+            builder.start(kind.resource)
             try:
-                while True:
-                    kwargs = dict(fixed, limit=self.config.page_size, _preload_content=False,
-                                  _request_timeout=self.config.timeout)
-                    if token:
-                        kwargs["_continue"] = token
-                    page = self._request(path, lambda kwargs=kwargs: method(**kwargs))
-                    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                        raise KubetuneError(
-                            f"the API server at {self.conn.host} answered GET {path} with something that is "
-                            f"not a {kind.kind}List.")
-                    builder.add(kind.resource, page["items"])
-                    pages += 1
-                    items += len(page["items"])
-                    meta = page.get("metadata") if isinstance(page.get("metadata"), dict) else {}
-                    token = meta.get("continue") or None
-                    if self.progress and (token or pages > 1):
-                        self.progress(f"{kind.resource}: {items:,} read ({pages} pages)")
-                    if not token:
-                        return items
+                return sum(self._list_pages(kind, builder, ns) for ns in namespaces)
             except Gone:
-                if token is None or relist == self.config.relists:
+                if relist == self.config.relists:
                     raise KubetuneError(
                         f"the API server at {self.conn.host} kept expiring the list of {kind.resource} (410 Gone) "
                         f"after {relist + 1} attempts; try a larger page size or a quieter moment."
                     ) from None
                 log.info("continue token for %s expired; listing again from the start", kind.resource)
-                builder.start(kind.resource)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _list_pages(self, kind: Kind, builder: SpecBuilder, namespace: str | None) -> int:
+        """Every page of one list; raises ``Gone`` when a continue token has expired."""
+        path, method, fixed = self._list_call(kind, namespace)
+        token: str | None = None
+        pages = items = 0
+        while True:
+            kwargs = dict(fixed, limit=self.config.page_size, _preload_content=False,
+                          _request_timeout=self.config.timeout)
+            if token:
+                kwargs["_continue"] = token
+            try:
+                page = self._request(path, lambda kwargs=kwargs: method(**kwargs))
+            except Forbidden as exc:
+                exc.namespace = namespace
+                raise
+            except Gone:
+                if token is None:  # not an expired token: nothing a relist would fix
+                    raise KubetuneError(f"the API server at {self.conn.host} answered 410 Gone to GET {path}.") from None
+                raise
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise KubetuneError(f"the API server at {self.conn.host} answered GET {path} with something that "
+                                    f"is not a {kind.kind}List.")
+            builder.add(kind.resource, page["items"])
+            pages += 1
+            items += len(page["items"])
+            meta = page.get("metadata") if isinstance(page.get("metadata"), dict) else {}
+            token = meta.get("continue") or None
+            if self.progress and (token or pages > 1):
+                self.progress(f"{kind.resource}: {items:,} read ({pages} pages)")
+            if not token:
+                return items
 
     def read_namespace(self, name: str) -> dict | None:
         try:
@@ -434,6 +450,9 @@ class KubeAPI:
                 name, _preload_content=False, _request_timeout=self.config.timeout))
         except NotFound:
             return None
+        except Forbidden as exc:
+            exc.namespace = name
+            raise
         if not isinstance(data, dict):
             raise KubetuneError(f"the API server at {self.conn.host} answered GET /api/v1/namespaces/{name} "
                                 "with something that is not a Namespace.")

@@ -87,21 +87,19 @@ def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
             if progress:
                 progress(f"listing {kind.resource}")
             namespaces: Sequence[str | None] = config.namespaces if kind.namespaced and config.namespaces else [None]
-            current: str | None = None
             try:
                 if kind.resource == "namespaces" and config.namespaces:
+                    builder.start("namespaces")
                     for ns in config.namespaces:
-                        current = ns
                         obj = api.read_namespace(ns)
                         if obj is None:
                             warnings.append(f"namespace {ns} does not exist in the cluster.")
                         else:
                             builder.add("namespaces", [obj])
                     continue
-                for ns in namespaces:
-                    current = ns
-                    api.list_into(kind, builder, ns)
-            except Forbidden:
+                api.read_kind(kind, builder, namespaces)
+            except Forbidden as exc:
+                current = exc.namespace
                 if kind.resource == "pods":
                     scope = (f"in namespace {current}" if current else "in all namespaces")
                     raise InputError(
@@ -110,7 +108,7 @@ def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
                         + ("" if config.namespaces else " or pass --namespace for the namespaces you may read")
                         + "."
                     ) from None
-                skip(kind, rbac_hint(kind, current if kind.namespaced or kind.resource == "namespaces" else None))
+                skip(kind, rbac_hint(kind, current))
             except NotFound:
                 builder.start(kind.resource)
                 if not kind.optional_api:  # a CRD that is not installed is nothing to warn about
