@@ -318,9 +318,14 @@ def write_kubeconfig(path: Path, url: str, token: str = "loopback-token", contex
     return path
 
 
-def _serve(objects: Any, faults: Faults | None, port_queue: Any) -> None:  # pragma: no cover - child process
+def _serve(objects: Any, faults: Faults | None, port_queue: Any, factory: Any = None,
+           args: tuple = ()) -> None:  # pragma: no cover - child process
+    extra = None
+    if factory is not None:
+        objects, extra = factory(*args)
     srv = KubeAPIServer(objects, faults).start()
-    port_queue.put(srv.url)
+    del objects
+    port_queue.put((srv.url, extra))
     threading.Event().wait()
 
 
@@ -330,4 +335,19 @@ def start_process(objects: Any, faults: Faults | None = None) -> tuple[str, mult
     q = ctx.Queue()
     proc = ctx.Process(target=_serve, args=(objects, faults, q), daemon=True)
     proc.start()
-    return q.get(timeout=60), proc
+    url, _ = q.get(timeout=60)
+    return url, proc
+
+
+def start_process_from(factory: Any, *args: Any, faults: Faults | None = None) -> tuple[str, multiprocessing.Process, Any]:
+    """Like ``start_process``, but the objects are built in the child: ``factory(*args) -> (objects, extra)``.
+
+    The caller's memory never holds the objects (a benchmark measures the client's peak RSS);
+    ``extra`` (e.g. ground truth) comes back through a queue.
+    """
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_serve, args=(None, faults, q, factory, args), daemon=True)
+    proc.start()
+    url, extra = q.get(timeout=600)
+    return url, proc, extra
