@@ -313,12 +313,14 @@ def _kube_state_metrics(w: _Writer, ctx: _Context) -> None:
             *_KEY, "node", "uid", "job", "instance", pl.lit(kind).alias("kind"),
             pl.col("gpu_resource").str.replace_all(r"[^a-zA-Z0-9_]", "_").alias("resource"),
             pl.lit("integer").alias("unit"), pl.col(f"gpu_{kind}").cast(pl.Float64).alias("v")))
-    resources = _with_sid(pl.concat(rows)).with_columns(
+    resources = _with_sid(pl.concat(rows).join(containers.select(*_KEY, "container_type"), on=_KEY)).with_columns(
         _ksm_labels(["namespace", "pod", "container", "node", "resource", "unit", "uid"]).alias("labels"))
     grid = ctx.pod_grid(resources.select("sid", "namespace", "pod"))
-    for kind, name in (("request", "kube_pod_container_resource_requests"), ("limit", "kube_pod_container_resource_limits")):
-        subset = resources.filter(pl.col("kind") == kind)
-        _constant(w, name, subset, grid.join(subset.select("sid"), on="sid"), "v")
+    # Init containers and sidecars (restartPolicy: Always init containers) have their own families.
+    for kind, family in (("request", "resource_requests"), ("limit", "resource_limits")):
+        for init, prefix in ((False, "kube_pod_container_"), (True, "kube_pod_init_container_")):
+            subset = resources.filter((pl.col("kind") == kind) & ((pl.col("container_type") != "app") == init))
+            _constant(w, prefix + family, subset, grid.join(subset.select("sid"), on="sid"), "v")
 
     # Owners: pod -> controller, replicaset -> deployment, job -> cronjob.
     owner = _with_sid(pods.with_columns(
@@ -363,9 +365,16 @@ def _kube_state_metrics(w: _Writer, ctx: _Context) -> None:
         pl.concat_str([pl.lit("registry.example.com/"), pl.col("workload"), pl.lit("/"), pl.col("container"),
                        pl.lit(":1.0")]).alias("image"),
         pl.concat_str([pl.lit("containerd://"), pl.col("uid").str.replace_all("-", ""), pl.col("container")]).alias("container_id"),
-    )).with_columns(_ksm_labels(["namespace", "pod", "container", "image", "container_id", "uid"]).alias("labels"))
+        pl.when(pl.col("container_type") == "sidecar").then(pl.lit("Always")).otherwise(pl.lit("")).alias("restart_policy"),
+    )).with_columns(
+        pl.when(pl.col("container_type") == "app")
+        .then(_ksm_labels(["namespace", "pod", "container", "image", "container_id", "uid"]))
+        .otherwise(_ksm_labels(["namespace", "pod", "container", "image", "container_id", "restart_policy", "uid"]))
+        .alias("labels"))
     c_grid = ctx.pod_grid(cinfo.select("sid", "namespace", "pod"))
-    _constant(w, "kube_pod_container_info", cinfo, c_grid)
+    for init, name in ((False, "kube_pod_container_info"), (True, "kube_pod_init_container_info")):
+        subset = cinfo.filter((pl.col("container_type") != "app") == init)
+        _constant(w, name, subset, c_grid.join(subset.select("sid"), on="sid"))
     status = _with_sid(containers.select(*_KEY, "uid", "job", "instance")).with_columns(
         _ksm_labels(["namespace", "pod", "container", "uid"]).alias("labels"))
     s_grid = ctx.pod_grid(status.select("sid", "namespace", "pod")).join(status.select("sid", *_KEY), on="sid", how="left",
