@@ -40,7 +40,7 @@ def load_source(source: Source, note=print) -> Snapshot:
     if source.kubeconfig or source.in_cluster:
         raise InputError(
             "--kubeconfig/--in-cluster give the workload specs; usage needs --prometheus-url as well "
-            "(or collect to a snapshot first with `kubetune collect`)."
+            "(or collect a snapshot first with `kubetune collect`)."
         )
     sample = sample_snapshot_dir()
     if not (sample / "manifest.json").exists():
@@ -56,6 +56,11 @@ def _collect_live(source: Source) -> Snapshot:
         from analyzer.collectors import prometheus  # noqa: PLC0415 - optional until the collector lands
     except ImportError:
         raise InputError("reading Prometheus directly is not yet available in this build; use --snapshot.") from None
-    return prometheus.collect_from_options(
-        url=source.prometheus_url, history=source.history, kubeconfig=source.kubeconfig, in_cluster=source.in_cluster
-    )
+    usage = prometheus.collect_from_options(url=source.prometheus_url, history=source.history)
+    if not (source.kubeconfig or source.in_cluster):
+        return usage
+    from analyzer.collectors import kubernetes  # noqa: PLC0415
+
+    spec = kubernetes.collect_from_options(kubeconfig=source.kubeconfig, in_cluster=source.in_cluster)
+    merged, _ = kubernetes.merge_specs(usage, spec)
+    return merged
