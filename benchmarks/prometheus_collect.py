@@ -313,8 +313,15 @@ def _finish(proc: subprocess.Popen, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # The measured run (a fresh interpreter, so its peak RSS is the collector's alone)
 
-DRIVER = r"""
-import json, resource, sys, time
+HWM = r"""
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+DRIVER = HWM + r"""
+import json, sys, time
 from datetime import datetime, UTC
 sys.path.insert(0, sys.argv[1])
 from analyzer.collectors.prometheus import PrometheusClient, PrometheusConfig, collect_prometheus
@@ -331,14 +338,14 @@ write_s = time.perf_counter() - t1
 print(json.dumps({
     "wall_s": wall, "write_s": write_s, "requests": len(client.log),
     "log": [dict(zip(["what", "path", "seconds", "status", "bytes"], e)) for e in client.log.entries],
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": hwm(),
     "rows": {k: v.height for k, v in snap.frames().items()}, "step": snap.manifest.step_seconds,
     "warnings": snap.manifest.warnings, "absent": snap.manifest.absent,
 }))
 """
 
-LIBRARY = r"""
-import json, resource, sys, time
+LIBRARY = HWM + r"""
+import json, sys, time
 from datetime import datetime, UTC
 from prometheus_api_client import PrometheusConnect
 url, query, start, end, step = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
@@ -347,11 +354,11 @@ t0 = time.perf_counter()
 data = prom.custom_query_range(query, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), step)
 points = sum(len(s["values"]) for s in data)
 print(json.dumps({"seconds": time.perf_counter() - t0, "points": points,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm()}))
 """
 
-OURS = r"""
-import json, resource, sys, time
+OURS = HWM + r"""
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from analyzer.collectors.prometheus import PrometheusClient, PrometheusConfig
 url, query, start, end, step = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -359,7 +366,7 @@ client = PrometheusClient(PrometheusConfig(url=url, timeout=300, max_points_per_
 t0 = time.perf_counter()
 shards = client.range(query, start, end, step, "cpu")
 print(json.dumps({"seconds": time.perf_counter() - t0, "points": sum(m.points for m in shards),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm()}))
 """
 
 
@@ -485,7 +492,7 @@ def main() -> None:
         if not args.skip_library:
             from analyzer.collectors import promql as q  # noqa: PLC0415
 
-            query = q.cpu_usage(q.Scope(), run["step"], args.scrape, "prometheus")
+            query = q.cpu_usage(q.Scope(), run["step"], args.scrape, "prometheus", aggregate=False)
             argv = [server.url, query, str(start), str(end), str(run["step"])]
             ours = json.loads(subprocess.run([sys.executable, "-c", OURS, str(ROOT), *argv], capture_output=True,
                                              text=True, check=True, timeout=1800).stdout)

@@ -1117,7 +1117,9 @@ class _Collection:
     def _gpus(self, devices: pl.DataFrame, gpu_usage: pl.DataFrame) -> pl.DataFrame:
         if devices.height == 0:
             return devices
-        assigned = (gpu_usage.sort("timestamp")
+        # The container a device is assigned to at the end of the window (none if its pod ended).
+        end = _dt(self.t_end - self.step)
+        assigned = (gpu_usage.filter(pl.col("timestamp") >= end).sort("timestamp")
                     .group_by("device").agg(pl.col("namespace", "pod", "container").last())
                     .with_columns(pl.col("device").cast(pl.String), pl.col("namespace", "pod", "container").cast(pl.String)))
         return devices.join(assigned, on="device", how="left").unique(["node", "device"]).sort(["node", "device"])
@@ -1189,20 +1191,12 @@ def _devices(labels: list[dict[str, str]], values: np.ndarray) -> pl.DataFrame:
     all_ = all_.with_columns(
         _device_expr().alias("device"),
         pl.coalesce(pl.col("Hostname").replace("", None), pl.col("hostname").replace("", None)).alias("node"))
-    mem_tags = [q.FB_USED, q.FB_FREE, q.FB_RESERVED]
-    per = all_.group_by(["node", "device", "kt"]).agg(pl.col("value").max(), pl.col("gpu").first(),
-                                                     pl.col("modelName").first(), pl.col("GPU_I_PROFILE").first())
-    mem = per.filter(pl.col("kt").is_in(mem_tags)).group_by(["node", "device"]).agg(
-        (pl.col("value").sum() * MIB).round(0).cast(pl.Int64).alias("memory_total"),
-        pl.col("kt").is_in([q.FB_USED]).any().alias("_has_used"),
-        pl.col("kt").is_in([q.FB_FREE]).any().alias("_has_free"))
-    meta = per.group_by(["node", "device"]).agg(
+    per = all_.group_by(["node", "device"]).agg(
         pl.col("gpu").drop_nulls().first().cast(pl.Int64, strict=False).alias("gpu_index"),
         pl.col("modelName").drop_nulls().first().alias("model"),
-        pl.col("GPU_I_PROFILE").drop_nulls().first().replace("", None).alias("mig_profile"))
-    out = meta.join(mem, on=["node", "device"], how="left").with_columns(
-        pl.when(pl.col("_has_used") & pl.col("_has_free")).then(pl.col("memory_total")).otherwise(None)
-        .alias("memory_total"))
+        pl.col("GPU_I_PROFILE").drop_nulls().first().replace("", None).alias("mig_profile"),
+        pl.when(pl.col("kt") == "total").then(pl.col("value")).max().alias("_mib"))
+    out = per.with_columns((pl.col("_mib") * MIB).round(0).cast(pl.Int64).alias("memory_total"))
     return out.filter(pl.col("device").is_not_null() & pl.col("node").is_not_null()).select(list(_DEVICE_SCHEMA))
 
 
@@ -1320,12 +1314,17 @@ def _finish_nodes(nodes: pl.DataFrame) -> pl.DataFrame:
         pl.col("_cap_memory").round(0).cast(pl.Int64).alias("memory_capacity"),
         pl.col("_alloc_memory").round(0).cast(pl.Int64).alias("memory_allocatable"),
         pl.coalesce(gpu_label, pl.col("_dcgm_count").cast(pl.Int64),
-                    pl.when(replicas.is_null()).then(cap_gpu)).alias("gpu_count"),
+                    pl.when(replicas.is_null()).then(cap_gpu),
+                    # Known capacity or labels without any GPU: none.
+                    pl.when(pl.col("_cap_cpu").is_not_null() | pl.col("labels").is_not_null()).then(pl.lit(0)))
+        .alias("gpu_count"),
         pl.coalesce(_label("nvidia.com/gpu.product"), "_dcgm_model", "_dcgm_any_model").alias("gpu_model"),
         pl.coalesce((_label("nvidia.com/gpu.memory").cast(pl.Int64, strict=False) * MIB), "_dcgm_mem")
         .alias("gpu_memory"),
         pl.coalesce(_label("nvidia.com/mig.strategy"),
-                    pl.when(pl.col("_dcgm_mig")).then(pl.lit("mixed"))).alias("mig_strategy"),
+                    pl.when(pl.col("_dcgm_mig")).then(pl.lit("mixed")),
+                    pl.when(pl.coalesce(gpu_label, pl.col("_dcgm_count").cast(pl.Int64), cap_gpu) > 0)
+                    .then(pl.lit("none"))).alias("mig_strategy"),
         _label("nvidia.com/mig.config").alias("mig_config"),
         _label("nvidia.com/gpu.sharing-strategy").alias("gpu_sharing"),
         replicas.alias("gpu_replicas"),

@@ -155,10 +155,13 @@ def _decode_matrix_fast(body: bytes) -> Matrix:
     warnings = [str(w) for w in rest.get("warnings") or []]
     if not chunks:
         return Matrix([], _empty_samples(), warnings)
-    csv = b"],[".join(chunks)
+    joined = b"],[".join(chunks)
     del chunks, view
-    # `1700000000,"0.5"],[1700000060,"NaN"` -> `1700000000,0.5\n1700000060,NaN`
-    csv = csv.translate(None, b'"').replace(b"],[", b"\n")
+    # `1700000000,"0.5"],[1700000060,"NaN"` -> `1700000000,0.5\n1700000060,NaN`, one copy at a time
+    unquoted = joined.translate(None, b'"')
+    del joined
+    csv = unquoted.replace(b"],[", b"\n")
+    del unquoted
     try:
         frame = pl.read_csv(csv, has_header=False, new_columns=["t", "v"], schema=_SCHEMA)
     except pl.exceptions.PolarsError as exc:

@@ -400,13 +400,21 @@ def gpu_memory_usage(scope: Scope, step: float) -> str:
 
 
 def gpu_devices(scope: Scope, window: float, present: set[str]) -> str | None:
-    """Instant: every DCGM device (assigned or not) with its framebuffer size in MiB."""
+    """Instant: every DCGM device (assigned or not) with its framebuffer size in MiB.
+
+    Used + free (+ reserved) is summed per series, so both terms come from the same scrape;
+    a device that changed hands has one series per pod and another without pod labels.
+    """
     dev = ("UUID", "GPU_I_ID", "gpu", "modelName", "GPU_I_PROFILE", "Hostname", "hostname")
-    parts = []
-    for metric in (FB_USED, FB_FREE, FB_RESERVED):
+    w = duration(window)
+    if FB_USED in present and FB_FREE in present:
+        used, free = (f"last_over_time({scope.sel(m, namespaced=False)}[{w}])" for m in (FB_USED, FB_FREE))
+        total = f"({used} + {free})"
+        if FB_RESERVED in present:
+            reserved = f"last_over_time({scope.sel(FB_RESERVED, namespaced=False)}[{w}])"
+            total = f"({total} + {reserved} or {total})"
+        return tag(f"max by ({by(dev)}) {total}", "total")
+    for metric in (GPU_UTIL, GR_ENGINE, FB_USED):
         if metric in present:
-            parts.append(tag(_last(metric, scope, dev, window, namespaced=False), metric))
-    for metric in (GPU_UTIL, GR_ENGINE):
-        if metric in present and not parts:
-            parts.append(tag(_last(metric, scope, dev, window, namespaced=False), "seen"))
-    return union(parts) if parts else None
+            return tag(_last(metric, scope, dev, window, namespaced=False), "seen")
+    return None
