@@ -238,3 +238,38 @@ def test_bearer_token_is_sent_but_never_shown(prom_cluster, proxy, caplog, capsy
             collect_prometheus(cfg, start=m.start, end=m.end)
         assert TOKEN not in str(err.value) and TOKEN not in repr(err.value)
     assert TOKEN not in caplog.text
+
+
+def _iso(dt) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, proxy, tmp_path):
+    from tests.cli_helpers import run_cli  # noqa: PLC0415
+
+    proxy.reset(Fault(RANGE, "drop"))
+    m = prom_cluster.truth.manifest
+    out = tmp_path / "snap"
+    result = run_cli("collect", "--prometheus-url", proxy.url, "--start", _iso(m.start), "--end", _iso(m.end),
+                     "--out", out, env={"KUBETUNE_PROMETHEUS_TOKEN": TOKEN})
+    assert result.code == 0, result.err
+    assert TOKEN not in result.out + result.err
+    assert all(s.authorization == f"Bearer {TOKEN}" for s in proxy.seen)
+    from analyzer.snapshot import load_snapshot  # noqa: PLC0415
+
+    snap = load_snapshot(out)
+    assert snap.containers.height == prom_cluster.truth.containers.height
+    assert TOKEN not in (out / "manifest.json").read_text()
+
+
+def test_cli_collect_fault_is_one_line_nonzero_exit_and_no_output(prom_cluster, proxy, tmp_path):
+    from tests.cli_helpers import assert_clean_error, run_cli  # noqa: PLC0415
+
+    proxy.reset(Fault((RANGE, "container_memory"), "garbage"))
+    m = prom_cluster.truth.manifest
+    out = tmp_path / "snap"
+    result = run_cli("collect", "--prometheus-url", proxy.url, "--start", _iso(m.start), "--end", _iso(m.end),
+                     "--out", out, "--token", TOKEN)
+    assert_clean_error(result, code=1, contains="unreadable answer to the memory usage query")
+    assert TOKEN not in result.out + result.err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
