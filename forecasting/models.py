@@ -14,6 +14,8 @@ from forecasting.series import fill_gaps
 
 DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 DAY, WEEK = 24, 168
+N_FEATURES = 18
+SPREAD = 16  # index of the last week's scaled standard deviation in the feature vector
 
 
 def _finish(pred: np.ndarray) -> np.ndarray:
@@ -118,7 +120,7 @@ def _features(F: np.ndarray, t0: int, h: np.ndarray, hour0: int, scale: np.ndarr
     lag_d = _seasonal_lag(F, t0, h, DAY) / scale[:, None]
     lag_w = _seasonal_lag(F, t0, h, WEEK) / scale[:, None] if t0 >= WEEK else lag_d
     stats = np.stack(
-        [last.mean(1), last.max(1), last.std(1), hist.mean(1), hist.max(1), np.quantile(hist, 0.95, axis=1), hist.std(1),
+        [last.mean(1), last.max(1), last.std(1), hist.mean(1), hist.max(1), *np.quantile(hist, [0.5, 0.9, 0.95, 0.99], axis=1), hist.std(1),
          last[:, -1]], axis=1
     )
     cols = [
@@ -133,7 +135,7 @@ def _features(F: np.ndarray, t0: int, h: np.ndarray, hour0: int, scale: np.ndarr
 class GlobalQuantileForecaster(BaseEstimator):
     """One HistGradientBoosting quantile model per quantile, shared by all series (global model).
 
-    Targets are scaled per series by the mean of the last week before the origin. Training rows come
+    Targets are scaled per series by the 99th percentile of the last week before the origin. Training rows come
     from several rolling origins inside the history (subsampled to ``max_rows``); the last
     ``calibration_hours`` are held out for split-conformal adjustment of each quantile, after which
     the model is refit on all origins (``refit=True``). Series with fewer than ``min_history``
@@ -159,7 +161,7 @@ class GlobalQuantileForecaster(BaseEstimator):
 
     # -- helpers
     def _scale(self, F, t0):
-        s = F[:, max(0, t0 - WEEK):t0].mean(axis=1) if t0 > 0 else np.zeros(F.shape[0])
+        s = np.quantile(F[:, max(0, t0 - WEEK):t0], 0.99, axis=1) if t0 > 0 else np.zeros(F.shape[0])
         alt = F[:, :max(t0, 1)].max(axis=1)
         s = np.where(s > 0, s, np.where(alt > 0, alt, 1.0))
         return s
@@ -178,7 +180,7 @@ class GlobalQuantileForecaster(BaseEstimator):
             Xs.append(X[m])
             ys.append(y[m])
         if not Xs:
-            return np.zeros((0, 15), np.float32), np.zeros(0)
+            return np.zeros((0, N_FEATURES), np.float32), np.zeros(0)
         X, y = np.concatenate(Xs), np.concatenate(ys)
         if len(y) > budget:
             pick = rng.choice(len(y), budget, replace=False)
@@ -227,18 +229,19 @@ class GlobalQuantileForecaster(BaseEstimator):
             sc = self._scale(F, split)
             Xc = _features(F, split, h, self.hour0, sc)
             m = obs[:, split:split + H] & self.learnable_[:, None]
-            Xc, yc = Xc[m], (F[:, split:split + H] / sc[:, None])[m]
+            spread = Xc[:, :, SPREAD] + 0.05
+            Xc, yc, spread = Xc[m], (F[:, split:split + H] / sc[:, None])[m], spread[m]
             if len(yc) > self.max_rows:
                 pick = rng.choice(len(yc), self.max_rows, replace=False)
-                Xc, yc = Xc[pick], yc[pick]
+                Xc, yc, spread = Xc[pick], yc[pick], spread[pick]
             if len(yc):
                 adj = []
                 for q, mod in zip(self.quantiles, models):
-                    e = yc - mod.predict(Xc)
+                    e = (yc - mod.predict(Xc)) / spread
                     level = min(1.0, np.ceil((len(e) + 1) * q) / len(e))
                     adj.append(np.quantile(e, level))
                 self.calibration_ = np.asarray(adj)
-                pq = np.stack([mod.predict(Xc) for mod in models], 1) + self.calibration_
+                pq = np.stack([mod.predict(Xc) for mod in models], 1) + self.calibration_ * spread[:, None]
                 self.coverage_ = (yc[:, None] <= np.maximum.accumulate(pq, axis=1)).mean(axis=0)
             if self.refit:
                 X2, y2 = self._rows(F, obs, self._origins(T), T, rng, self.max_rows)
@@ -260,8 +263,8 @@ class GlobalQuantileForecaster(BaseEstimator):
             h = np.arange(1, self.horizon + 1)
             sc = self._scale(F, T)
             idx = np.flatnonzero(self.learnable_)
-            Xf = _features(F[idx], T, h, self.hour0, sc[idx]).reshape(-1, 15)
-            pq = np.stack([m.predict(Xf) for m in self.models_], axis=1) + self.calibration_
+            Xf = _features(F[idx], T, h, self.hour0, sc[idx]).reshape(-1, N_FEATURES)
+            pq = np.stack([m.predict(Xf) for m in self.models_], axis=1) + self.calibration_ * (Xf[:, SPREAD:SPREAD + 1] + 0.05)
             out[idx] = pq.reshape(len(idx), self.horizon, -1) * sc[idx, None, None]
         return _finish(out)
 
