@@ -25,8 +25,8 @@ def _window_sums(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-def detect(Y: np.ndarray, pre: int = 48, post: int = 6, z: float = 6.0, min_rel: float = 0.25,
-           ratio: float = 4.0, refractory: int = 48, trend_hours: int = 7 * 24, trend_rel: float = 0.03):
+def detect(Y: np.ndarray, pre: int = 48, post: int = 6, z: float = 4.5, min_rel: float = 0.25,
+           ratio: float = 5.0, refractory: int = 72, trend_hours: int = 7 * 24, trend_rel: float = 0.03):
     """Return a list of (series_index, hour_index, before, after, kind) tuples (arrays)."""
     Y = np.asarray(Y, dtype=float)
     F = fill_gaps(np.where(np.isfinite(Y) & (Y >= 0), Y, np.nan))
@@ -58,12 +58,23 @@ def detect(Y: np.ndarray, pre: int = 48, post: int = 6, z: float = 6.0, min_rel:
         valid[:, pre + 72:T - post] = True
         diff = np.abs(m_post - m_pre)
         with np.errstate(all="ignore"):
-            level = valid & (diff > z * sd) & (diff > min_rel * np.maximum(level_pre, 0.05 * scale))
+            level = valid & (diff > z * sd / np.sqrt(post)) & (diff > min_rel * np.maximum(level_pre, 0.05 * scale))
             vr = np.sqrt(v_post + (0.05 * scale) ** 2) / np.sqrt(v_pre + (0.05 * scale) ** 2)
             var = valid & ~level & ((vr > ratio) | (vr < 1 / ratio))
-        for kind, mask, score in (("level_shift", level, diff / sd), ("variance_shift", var, np.abs(np.log(np.nan_to_num(vr, nan=1.0) + 1e-12)))):
-            s, t = _suppress(mask, np.nan_to_num(score), refractory)
-            events.append((s, t, level_pre[s, t], level_post[s, t], kind))
+        s, t = _suppress(level, np.nan_to_num(diff / sd), refractory)
+        events.append((s, t, level_pre[s, t], level_post[s, t], "level_shift"))
+        # a level shift also changes the deseasonalised variance for a few days: no variance alarm
+        # from 6 h before a level shift until 3 days after it
+        last = np.full((n, T), -10 ** 9)
+        last[s, t] = t
+        np.maximum.accumulate(last, axis=1, out=last)
+        nxt = np.full((n, T), 10 ** 9)
+        nxt[s, t] = t
+        nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
+        hours = np.arange(T)[None, :]
+        var &= (hours - last > 3 * 24) & (nxt - hours > post)
+        s, t = _suppress(var, np.nan_to_num(np.abs(np.log(np.nan_to_num(vr, nan=1.0) + 1e-12))), refractory)
+        events.append((s, t, level_pre[s, t], level_post[s, t], "variance_shift"))
     if T >= trend_hours:
         w = F[:, -trend_hours:]
         x = np.arange(trend_hours, dtype=float)
