@@ -860,7 +860,7 @@ class _Collection:
         return gpu, gpu_memory, devices
 
     def _throttling(self) -> pl.DataFrame | None:
-        if THROTTLING_FAMILY not in self.present or q.PERIODS not in self.present:
+        if q.THROTTLED not in self.present or q.PERIODS not in self.present:
             self.notes.missing("throttling", None)
             return None
         labels, values = self.client.instant(q.throttling(self.scope, self.window), self.t_end, "CPU throttling")
@@ -1127,7 +1127,6 @@ class _Collection:
     _namespaces_frame: pl.DataFrame | None = None
 
 
-THROTTLING_FAMILY = q.THROTTLED
 _USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "device",
                   "value"]
 _DEVICE_SCHEMA = {"node": pl.String, "device": pl.String, "gpu_index": pl.Int64, "model": pl.String,
