@@ -354,7 +354,8 @@ class KubeAPI:
         try:
             return loads(body)
         except JSON_ERRORS:
-            raise KubetuneError(f"the API server at {host} answered GET {path} with something that is not JSON.") from None
+            raise KubetuneError(
+                f"the API server at {host} answered GET {path} with something that is not JSON.") from None
 
     def _wait(self, attempt: int, why: str) -> None:
         delay = self.config.backoff * (2**attempt)
@@ -429,7 +430,8 @@ class KubeAPI:
                 raise
             except Gone:
                 if token is None:  # not an expired token: nothing a relist would fix
-                    raise KubetuneError(f"the API server at {self.conn.host} answered 410 Gone to GET {path}.") from None
+                    raise KubetuneError(
+                        f"the API server at {self.conn.host} answered 410 Gone to GET {path}.") from None
                 raise
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                 raise KubetuneError(f"the API server at {self.conn.host} answered GET {path} with something that "

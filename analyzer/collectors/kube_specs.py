@@ -192,7 +192,7 @@ def _controller(meta: dict) -> tuple[str, str] | None:
     if not refs:
         return None
     chosen = next((r for r in refs if isinstance(r, dict) and r.get("controller")), refs[0])
-    if not isinstance(chosen, dict) or not isinstance(chosen.get("kind"), str) or not isinstance(chosen.get("name"), str):
+    if not isinstance(chosen, dict) or not all(isinstance(chosen.get(k), str) for k in ("kind", "name")):
         raise _Malformed("metadata.ownerReferences has an entry without kind and name")
     return chosen["kind"], chosen["name"]
 
@@ -273,7 +273,7 @@ def capacity_type(labels: dict[str, str]) -> str:
         return "on-demand"
     if eks == "capacity_block":
         return "reserved"
-    if _low(labels, "cloud.google.com/gke-spot") == "true" or _low(labels, "cloud.google.com/gke-preemptible") == "true":
+    if "true" in (_low(labels, "cloud.google.com/gke-spot"), _low(labels, "cloud.google.com/gke-preemptible")):
         return "spot"
     if _low(labels, "kubernetes.azure.com/scalesetpriority") == "spot":
         return "spot"
@@ -288,7 +288,8 @@ def capacity_type(labels: dict[str, str]) -> str:
 
 
 _AWS_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|metal|\d*x?large)(-\d+xl)?$")
-_GCP_TYPE = re.compile(r"^[a-z][a-z0-9]*-(standard|highmem|highcpu|highgpu|megagpu|ultragpu|edgegpu|custom|micro|small|medium)")
+_GCP_TYPE = re.compile(
+    r"^[a-z][a-z0-9]*-(standard|highmem|highcpu|highgpu|megagpu|ultragpu|edgegpu|custom|micro|small|medium)")
 
 
 def provider_of(provider_id: str | None, labels: dict[str, str]) -> str:
@@ -471,7 +472,8 @@ class SpecBuilder:
             except (_Malformed, TypeError, AttributeError, KeyError, ValueError) as exc:
                 what = str(exc) if isinstance(exc, _Malformed) else f"unexpected shape: {type(exc).__name__}"
                 where = f"{ns}/{name}" if ns else name
-                raise InputError(f"{self.source}: {BY_RESOURCE[resource].kind} {where} is malformed ({what}).") from None
+                kind = BY_RESOURCE[resource].kind
+                raise InputError(f"{self.source}: {kind} {where} is malformed ({what}).") from None
             self.counts[resource] += 1
 
     def add_objects(self, items: Iterable[Any]) -> dict[str, int]:
@@ -746,9 +748,11 @@ class SpecBuilder:
             taints.append({"key": t.get("key"), "value": t.get("value"), "effect": t.get("effect")})
         row = {
             "node": name,
-            "instance_type": labels.get("node.kubernetes.io/instance-type") or labels.get("beta.kubernetes.io/instance-type"),
+            "instance_type": (labels.get("node.kubernetes.io/instance-type")
+                              or labels.get("beta.kubernetes.io/instance-type")),
             "provider": provider_of(spec.get("providerID"), labels),
-            "region": labels.get("topology.kubernetes.io/region") or labels.get("failure-domain.beta.kubernetes.io/region"),
+            "region": (labels.get("topology.kubernetes.io/region")
+                       or labels.get("failure-domain.beta.kubernetes.io/region")),
             "zone": labels.get("topology.kubernetes.io/zone") or labels.get("failure-domain.beta.kubernetes.io/zone"),
             "capacity_type": capacity_type(labels),
             "cpu_capacity": q("cpu", cap.get("cpu"), "capacity cpu"),

@@ -146,7 +146,11 @@ def collect_from_options(kubeconfig: str | os.PathLike[str] | None = None, conte
 
 
 def read_objects(path: str | os.PathLike[str]) -> list[Any]:
-    """The items of a ``kind: List`` (or any ``*List``, or one object) in a JSON/YAML file or directory."""
+    """The items of a ``kind: List`` (or any ``*List``, or one object) in a JSON/YAML file or directory.
+
+    A directory's ``.json``/``.yaml`` files are read in name order; an object found in two of
+    them (``pods.json`` beside ``all.json``) is taken once.
+    """
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root} does not exist.")
@@ -154,8 +158,16 @@ def read_objects(path: str | os.PathLike[str]) -> list[Any]:
     if root.is_dir() and not files:
         raise InputError(f"{root} holds no .json or .yaml files from kubectl.")
     items: list[Any] = []
+    seen: set[tuple] = set()
     for f in files:
-        items.extend(_file_items(f))
+        for it in _file_items(f):
+            meta = it.get("metadata") if isinstance(it, dict) else None
+            if len(files) > 1 and isinstance(meta, dict):  # e.g. pods.json beside all.json: read once
+                key = (it.get("kind"), meta.get("namespace"), meta.get("name"))
+                if key in seen:
+                    continue
+                seen.add(key)
+            items.append(it)
     return items
 
 
@@ -290,9 +302,11 @@ class MergeReport:
                        f"references than by the usage source; the API's owner is used"
                        f"{ex([(p[0], p[1]) for p in self.pods_reassigned])}.")
         if self.nodes_only_in_usage:
-            out.append(f"{len(self.nodes_only_in_usage)} nodes appear in usage only (gone now?){ex(self.nodes_only_in_usage)}.")
+            out.append(f"{len(self.nodes_only_in_usage)} nodes appear in usage only (gone now?)"
+                       f"{ex(self.nodes_only_in_usage)}.")
         if self.nodes_only_in_spec:
-            out.append(f"{len(self.nodes_only_in_spec)} nodes appear in the API only (new?){ex(self.nodes_only_in_spec)}.")
+            out.append(f"{len(self.nodes_only_in_spec)} nodes appear in the API only (new?)"
+                       f"{ex(self.nodes_only_in_spec)}.")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -399,8 +413,9 @@ def merge_specs(usage: Snapshot, spec: Snapshot) -> tuple[Snapshot, MergeReport]
         if c.name in prefer_usage:
             exprs.append(pl.coalesce(f"{c.name}_u", c.name).alias(c.name))
         elif c.name in ("capacity_type", "provider"):
-            exprs.append(pl.when(pl.col(c.name).cast(pl.String) == "unknown").then(pl.col(f"{c.name}_u").cast(pl.String))
-                         .otherwise(pl.col(c.name).cast(pl.String)).alias(c.name))
+            own = pl.col(c.name).cast(pl.String)
+            exprs.append(pl.when(own == "unknown").then(pl.col(f"{c.name}_u").cast(pl.String)).otherwise(own)
+                         .alias(c.name))
         elif c.name in ("labels", "taints"):
             exprs.append(pl.when(pl.col(c.name).list.len() > 0).then(c.name).otherwise(f"{c.name}_u").alias(c.name))
         else:
