@@ -173,6 +173,11 @@ def test_nodes(prom_cluster, collected):
     for col in cols:
         diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
         assert diff.height == 0, (col, diff.select("node", col, f"{col}_got"))
+    def pairs(df: pl.DataFrame, col: str) -> dict:
+        return {r["node"]: sorted(tuple(x.values()) for x in (r[col] or [])) for r in df.select("node", col).to_dicts()}
+
+    assert pairs(got, "taints") == pairs(truth, "taints")
+    assert pairs(got, "labels") == pairs(truth, "labels")  # well-known keys read back from label_<sanitized>
     if got["hourly_price"].null_count() < got.height:  # the rendering includes OpenCost prices
         priced = got.filter(pl.col("hourly_price").is_not_null())
         assert (priced["price_source"] == "opencost node_total_hourly_cost").all()
@@ -191,6 +196,23 @@ def test_workloads_and_autoscalers(prom_cluster, collected):
         for col in cols:
             diff = joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got")))
             assert diff.height == 0, (col, diff)
+
+
+def test_namespace_labels(prom_cluster, collected):
+    """kube_namespace_labels: well-known keys come back as written, others as KSM sanitized them."""
+    from analyzer.collectors.prometheus import KNOWN_NODE_LABELS  # noqa: PLC0415
+
+    def labels(df: pl.DataFrame, sanitize: bool) -> dict:
+        out = {}
+        for r in _str(df).to_dicts():
+            keys = [(x["key"] if not sanitize or x["key"] in KNOWN_NODE_LABELS else
+                     "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in x["key"]), x["value"])
+                    for x in r["labels"] or []]
+            out[r["namespace"]] = sorted(keys)
+        return out
+
+    snap, _ = collected
+    assert labels(snap.namespaces, False) == labels(prom_cluster.truth.namespaces, True)
 
 
 def test_snapshot_writes_and_loads(collected, tmp_path):

@@ -1029,8 +1029,9 @@ class _Collection:
         taints = rows.get("taint")
         if taints is not None and {"key", "effect"} <= set(taints.columns):
             nodes = nodes.join(taints.group_by("node").agg(pl.struct(
-                pl.col("key"), pl.col("value") if "value" in taints.columns else pl.lit(None, pl.String).alias("value"),
-                pl.col("effect")).alias("taints")), on="node", how="left")
+                pl.col("key"), (pl.col("label_value") if "label_value" in taints.columns else pl.lit(None, pl.String))
+                .replace("", None).alias("value"), pl.col("effect")).alias("taints")), on="node", how="left")
+            nodes = nodes.with_columns(pl.col("taints").fill_null([]))
         for tag_, col in (("first_seen", "first_seen"), ("last_seen", "last_seen")):
             frame = rows.get(tag_)
             if frame is not None:
@@ -1149,7 +1150,9 @@ def _tagged(labels: list[dict[str, str]], values: np.ndarray) -> dict[str, pl.Da
     out = {}
     for tag_, idx in groups.items():
         cols = sorted({k for i in idx for k in labels[i] if k != "kt"})
-        data = {c: pl.Series(c, [labels[i].get(c) for i in idx], dtype=pl.String) for c in cols}
+        # A label called "value" (kube_node_spec_taint has one) becomes "label_value".
+        data = {("label_value" if c == "value" else c): pl.Series(c, [labels[i].get(c) for i in idx], dtype=pl.String)
+                for c in cols}
         data["value"] = pl.Series("value", values[idx], dtype=pl.Float64)
         out[tag_] = pl.DataFrame(data)
     return out
@@ -1199,7 +1202,9 @@ def _devices(labels: list[dict[str, str]], values: np.ndarray) -> pl.DataFrame:
     return out.filter(pl.col("device").is_not_null() & pl.col("node").is_not_null()).select(list(_DEVICE_SCHEMA))
 
 
-# Well-known node label keys, so kube_node_labels' sanitized names can be read back.
+# Well-known label keys, so kube_node_labels' / kube_namespace_labels' sanitized names
+# (label_<key with every non-alphanumeric as _>) can be read back. Other keys stay sanitized
+# (e.g. cost-center -> cost_center): the original cannot be recovered from the metric.
 KNOWN_NODE_LABELS = (
     "node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type", "topology.kubernetes.io/region",
     "topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
@@ -1212,6 +1217,7 @@ KNOWN_NODE_LABELS = (
     "nvidia.com/gpu.count", "nvidia.com/gpu.product", "nvidia.com/gpu.memory", "nvidia.com/gpu.present",
     "nvidia.com/mig.strategy", "nvidia.com/mig.config", "nvidia.com/gpu.sharing-strategy", "nvidia.com/gpu.replicas",
     "nvidia.com/mps.capable", "nvidia.com/device-plugin.config", "nvidia.com/gpu.deploy.device-plugin",
+    "kubernetes.io/metadata.name", "app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
 )
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
 _KNOWN = {("label_" + _SANITIZE.sub("_", k)).lower(): k for k in KNOWN_NODE_LABELS}
@@ -1248,7 +1254,8 @@ def _namespaces(frame: pl.DataFrame | None) -> pl.DataFrame | None:
     long = frame.select("namespace", *cols).unpivot(index="namespace", on=cols, variable_name="_col",
                                                      value_name="value").filter(
         pl.col("value").is_not_null() & (pl.col("value") != ""))
-    long = long.with_columns(pl.col("_col").str.strip_prefix("label_").alias("key"))
+    keys = {c: _label_key(c) for c in cols}
+    long = long.with_columns(pl.col("_col").replace_strict(keys, return_dtype=pl.String).alias("key"))
     return frame.select("namespace").join(
         long.sort(["namespace", "key"]).group_by("namespace").agg(pl.struct("key", "value").alias("labels")),
         on="namespace", how="left")
