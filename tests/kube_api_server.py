@@ -6,7 +6,8 @@ the collector reads, cluster-wide and namespaced (``/api/v1/pods``,
 ``GET /api/v1/namespaces/NAME``. Lists are ``*List`` objects with ``metadata.resourceVersion``
 and are paged as the real server pages them: ``limit`` caps the items, ``metadata.continue``
 is an opaque token that carries the list's resourceVersion and the next offset, and
-``remainingItemCount`` counts what is left. Items are encoded once, at load, so a page of 500
+``remainingItemCount`` counts what is left. As on the wire, items of built-in lists carry no
+``kind``/``apiVersion`` (Argo Rollouts, a custom resource, do). Items are encoded once, at load, so a page of 500
 pods is a join of bytes (the benchmark serves 10,000 pods this way).
 
 Faults are switched on per resource (``pods``, ``poddisruptionbudgets``, ...):
@@ -89,7 +90,12 @@ class _Store:
         self.encoded: dict[str, list[bytes]] = {}
         self.namespaces: dict[str, list[str | None]] = {}
         for r, items in self.items.items():
-            self.encoded[r] = [json.dumps(it, separators=(",", ":")).encode() for it in items]
+            builtin = RESOURCES.get(r, ("x",))[0] != "argoproj.io"
+            # Built-in lists carry no kind/apiVersion per item on the wire (kubernetes#3030, #63676);
+            # custom resources do. kubectl adds them when it prints a List.
+            drop = ("kind", "apiVersion") if builtin else ()
+            self.encoded[r] = [json.dumps({k: v for k, v in it.items() if k not in drop},
+                                          separators=(",", ":")).encode() for it in items]
             self.namespaces[r] = [(it.get("metadata") or {}).get("namespace") for it in items]
         self.resource_version = 1000 + sum(len(v) for v in self.items.values())
 
@@ -213,7 +219,8 @@ class KubeAPIServer:
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             verb = "get" if name else "list"
             self._send(h, 403, status(403, "Forbidden", (
-                f'{resource}{"." + group if group else ""} is forbidden: User "system:serviceaccount:kubetune:kubetune" '
+                f'{resource}{"." + group if group else ""} is forbidden: '
+                f'User "system:serviceaccount:kubetune:kubetune" '
                 f'cannot {verb} resource "{resource}" in API group "{group}" {scope}')))
             return
         with self.lock:
@@ -339,7 +346,8 @@ def start_process(objects: Any, faults: Faults | None = None) -> tuple[str, mult
     return url, proc
 
 
-def start_process_from(factory: Any, *args: Any, faults: Faults | None = None) -> tuple[str, multiprocessing.Process, Any]:
+def start_process_from(factory: Any, *args: Any,
+                       faults: Faults | None = None) -> tuple[str, multiprocessing.Process, Any]:
     """Like ``start_process``, but the objects are built in the child: ``factory(*args) -> (objects, extra)``.
 
     The caller's memory never holds the objects (a benchmark measures the client's peak RSS);
