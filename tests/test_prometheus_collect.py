@@ -100,6 +100,18 @@ def test_pods_resolve_to_their_workloads(prom_cluster, collected):
                       how="anti").height == 0
 
 
+def test_pod_start_and_end(prom_cluster, collected):
+    """Start from kube_pod_start_time (exact); end from the last sample (within one scrape)."""
+    snap, _ = collected
+    step = snap.manifest.step_seconds
+    joined = _str(prom_cluster.truth.containers).select(*KEY, "started_at", "ended_at").join(
+        _str(snap.containers).select(*KEY, "started_at", "ended_at"), on=KEY, suffix="_got")
+    assert joined.filter(pl.col("started_at").ne_missing(pl.col("started_at_got"))).height == 0
+    assert (joined["ended_at"].is_null() == joined["ended_at_got"].is_null()).all()
+    lag = joined.drop_nulls("ended_at").select((pl.col("ended_at") - pl.col("ended_at_got")).dt.total_seconds())
+    assert lag.height > 0 and lag.to_series().is_between(0, step - 1).all(), lag
+
+
 def test_cpu_p95_within_2_percent(prom_cluster, collected):
     snap, _ = collected
     truth = _per_container(prom_cluster.truth.usage, "cpu")
@@ -190,6 +202,8 @@ def test_workloads_and_autoscalers(prom_cluster, collected):
     truth = _str(prom_cluster.truth.workloads)
     got = _str(snap.workloads)
     assert set(map(tuple, got.select(key).rows())) == set(map(tuple, truth.select(key).rows()))
+    replicas = truth.select(*key, "replicas").join(got.select(*key, "replicas"), on=key, suffix="_got")
+    assert replicas.filter(pl.col("replicas").ne_missing(pl.col("replicas_got"))).height == 0, replicas
     if "hpa" not in snap.manifest.absent:
         cols = ["hpa_name", "hpa_min_replicas", "hpa_max_replicas", "hpa_metrics"]
         joined = truth.select(*key, *cols).join(got.select(*key, *cols), on=key, suffix="_got")

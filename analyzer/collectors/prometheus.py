@@ -897,8 +897,11 @@ class _Collection:
             (pl.col("restart_policy").fill_null("") == "Always").any().alias("_sidecar"))
         out = out.join(node_inv, on=key, how="left").join(init.with_columns(pl.lit(True).alias("_init")), on=key,
                                                            how="left")
-        life = spans.group_by(key).agg(pl.col("first").min().alias("_first"), pl.col("last").max().alias("_last"))
-        out = out.join(life, on=key, how="left").join(pods, on=["namespace", "pod"], how="left")
+        # A pod's life: from its first to its last sample of any container (an init container's
+        # end is not the pod's); kube_pod_start_time/_completion_time win where present.
+        life = spans.group_by(["namespace", "pod"]).agg(pl.col("first").min().alias("_first"),
+                                                        pl.col("last").max().alias("_last"))
+        out = out.join(life, on=["namespace", "pod"], how="left").join(pods, on=["namespace", "pod"], how="left")
         still_running = pl.col("_last") >= self.t_end - 2 * self.step
         out = out.with_columns(
             pl.col("workload_kind").fill_null("Pod"),
@@ -937,6 +940,16 @@ class _Collection:
             wl = wl.join(rep, on=["namespace", "workload_kind", "workload"], how="left")
         else:
             wl = wl.with_columns(pl.lit(None, pl.Float64).alias("replicas"))
+        jobs = rows.get("kube_job_spec_parallelism")
+        if jobs is not None and "job_name" in jobs.columns:
+            # A CronJob runs its Jobs' parallelism: the largest seen among its Jobs in the window.
+            cron = containers.filter(pl.col("workload_kind") == "CronJob").select(
+                "namespace", "workload", pl.col("owner_name").cast(pl.String).alias("job_name")).unique()
+            cron = cron.join(jobs.select("namespace", "job_name", "value"), on=["namespace", "job_name"]).group_by(
+                "namespace", "workload").agg(pl.col("value").max().alias("_cron"))
+            wl = wl.join(cron.with_columns(pl.lit("CronJob").alias("workload_kind")),
+                         on=["namespace", "workload_kind", "workload"], how="left")
+            wl = wl.with_columns(pl.coalesce("replicas", "_cron").alias("replicas")).drop("_cron")
         wl = wl.with_columns(
             pl.when(pl.col("workload_kind") == "Pod").then(1).otherwise(pl.col("replicas")).round(0).cast(pl.Int64)
             .alias("replicas"))
