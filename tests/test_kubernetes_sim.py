@@ -46,15 +46,19 @@ def world(request, tmp_path_factory):
 
 
 def test_objects_are_genuine(world):
-    """Every object but pods, and one pod per workload, against the OpenAPI schema (strict)."""
-    _, lists, _, methods = world
+    """Against the OpenAPI schema (strict): on AWS every object but pods and one pod per workload;
+    on GCP and Azure (only nodes, tolerations and selectors differ) the nodes and one of each kind."""
+    truth, lists, _, methods = world
+    everything = truth.nodes["provider"][0] == "aws"
     n = 0
     for resource, lst in lists.items():
         assert lst["kind"].endswith("List")
         if resource == "rollouts":  # a CRD: no OpenAPI schema to check against
             continue
         items = lst["items"]
-        if resource == "pods":
+        if not everything and resource != "nodes":
+            items = items[:1]
+        elif resource == "pods":
             firsts = {}
             for item in items:
                 owner = (item["metadata"].get("ownerReferences") or [{}])[0].get("name", item["metadata"]["name"])
@@ -64,7 +68,7 @@ def test_objects_are_genuine(world):
             kubernetes_validate.validate({"apiVersion": lst["apiVersion"], "kind": lst["kind"][:-4], **item}
                                          if "kind" not in item else item, "1.33", strict=True)
             n += 1
-    assert n > 80
+    assert n > (80 if everything else 10)
     assert methods == {"GET"}
 
 
