@@ -477,7 +477,7 @@ class SpecBuilder:
             self.counts[resource] += 1
 
     def add_objects(self, items: Iterable[Any]) -> dict[str, int]:
-        """Items of mixed kinds (a ``kind: List``); returns how many of each kind were read."""
+        """Items of mixed kinds (a ``kind: List``); returns the kinds it does not read, with counts."""
         by_resource: dict[str, list] = {}
         ignored: dict[str, int] = {}
         for n, item in enumerate(items):
