@@ -208,7 +208,7 @@ def connect(config: KubeConfig) -> Connection:
                 client_configuration=cfg, persist_config=False)
         except (ConfigException, ValueError, TypeError, KeyError, OSError) as exc:
             text = Connection(None, "", "", secrets).scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            raise InputError(f"kubeconfig {where}, context {name!r}, cannot be used: {text[:200]}.") from None
+            raise InputError(f"kubeconfig {where}, context {name!r}, cannot be used: {text[:200].rstrip('. ')}.") from None
         cluster = config.cluster or str(contexts[name].get("cluster") or name)
     cfg.retries = False  # retries are ours (backoff, and never on 4xx)
     for value in (cfg.api_key or {}).values():  # "Bearer <token>" / "bearer <token>" (exec plugins, in-cluster)
@@ -252,7 +252,7 @@ class Gone(Exception):
 def _status_message(body: Any) -> str:
     try:
         data = json.loads(body) if body else {}
-        return str(data.get("message") or "")[:300] if isinstance(data, dict) else ""
+        return str(data.get("message") or "")[:300].rstrip(". ") if isinstance(data, dict) else ""
     except (ValueError, TypeError):
         return ""
 
