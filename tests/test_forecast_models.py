@@ -1,0 +1,118 @@
+"""Forecasting (issue 6): estimator contract, quantile ordering, calibration, baselines, bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import clone
+
+from forecasting import (GlobalQuantileForecaster, HistoricalPercentile, SeasonalNaive, backtest_matrix,
+                         extract_series, forecast_snapshot)
+
+FAST = dict(max_iter=10, max_rows=5_000, n_origins=3)
+
+
+def seasonal(n=30, days=21, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * 24)
+    base = rng.lognormal(0, 0.5, (n, 1))
+    return base * (1 + 0.5 * np.sin(2 * np.pi * t / 24)) * rng.lognormal(0, 0.1, (n, len(t)))
+
+
+def test_estimator_contract_and_clone():
+    est = GlobalQuantileForecaster(horizon=24, **FAST)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    assert not hasattr(c, "models_")
+    c.fit(seasonal(10, 14))
+    for attr in ("models_", "calibration_", "coverage_", "learnable_", "history_"):
+        assert hasattr(c, attr)
+    for model in (SeasonalNaive(24, 24), HistoricalPercentile(48, 24)):
+        assert clone(model).get_params() == model.get_params()
+
+
+def test_quantiles_ordered_nonnegative_and_shape():
+    pred = GlobalQuantileForecaster(horizon=48, **FAST).fit(seasonal()).predict()
+    assert pred.shape == (30, 48, 4)
+    assert np.isfinite(pred).all() and (pred >= 0).all()
+    assert (np.diff(pred, axis=-1) >= 0).all()
+
+
+def test_calibrated_coverage_on_seasonal_data():
+    Y = seasonal(60, 21, seed=1)
+    table = backtest_matrix(Y, origins=[14 * 24], horizon=7 * 24, **FAST)
+    me = table.filter(pl.col("model") == "kubetune-global").row(0, named=True)
+    assert 0.85 <= me["coverage_p95"] <= 1.0
+    assert 0.35 <= me["coverage_p50"] <= 0.65
+    naive = table.filter(pl.col("model") == "seasonal-naive-weekly").row(0, named=True)
+    assert me["pinball_p50"] < 1.5 * naive["pinball_p50"]
+
+
+def test_baselines():
+    Y = np.tile(np.arange(24, dtype=float), (2, 3))  # exact daily cycle
+    p = SeasonalNaive(24, 24, (0.5, 0.95)).fit(Y).predict()
+    np.testing.assert_allclose(p[:, :, 0], np.tile(np.arange(24.0), (2, 1)))
+    h = HistoricalPercentile(72, 10, (0.5, 0.95)).fit(Y).predict()
+    np.testing.assert_allclose(h[0, :, 1], np.quantile(Y[0], 0.95))
+    assert (h[:, :, 0] == h[:, :1, 0]).all()
+
+
+def test_bad_input_series_never_nan():
+    T = 21 * 24
+    rows = [
+        np.full(T, 0.0),                      # all zero
+        np.full(T, 3.0),                      # constant
+        np.where(np.arange(T) % 7 == 0, np.nan, 1.0 + np.arange(T) % 24),  # gaps
+        np.r_[np.full(T - 1, np.nan), 5.0],  # single point
+        np.r_[np.full(T // 2, np.inf), np.full(T - T // 2, 2.0)],  # Inf
+        np.where(np.arange(T) % 11 == 0, -4.0, 2.0),  # negative glitches
+        np.full(T, np.nan),                   # nothing
+    ]
+    Y = np.vstack(rows + [seasonal(10, 21)[i] for i in range(10)])
+    for est in (GlobalQuantileForecaster(horizon=24, **FAST), SeasonalNaive(24, 24), HistoricalPercentile(48, 24)):
+        pred = est.fit(Y).predict()
+        assert np.isfinite(pred).all() and (pred >= 0).all()
+    g = GlobalQuantileForecaster(horizon=24, **FAST).fit(Y)
+    assert "short history" in g.model_[3] and "short history" in g.model_[6]
+    assert g.model_[7] == "global-hgb-quantile"
+
+
+def test_short_everything_falls_back():
+    pred = GlobalQuantileForecaster(horizon=12, **FAST).fit(np.ones((3, 5))).predict()
+    assert pred.shape == (3, 12, 4) and np.isfinite(pred).all()
+
+
+def _usage(values: np.ndarray, wl="w") -> pl.DataFrame:
+    n = len(values)
+    ts = pl.datetime_range(pl.datetime(2026, 1, 5, time_zone="UTC"), pl.datetime(2026, 1, 5, time_zone="UTC")
+                           + timedelta(minutes=30 * (n - 1)), "30m", eager=True)
+    return pl.DataFrame({"timestamp": ts, "namespace": "ns", "workload_kind": "Deployment", "workload": wl,
+                         "pod": [f"{wl}-{i % 2}" for i in range(n)], "container": "app", "resource": "cpu",
+                         "device": None, "value": values}, schema_overrides={"device": pl.String})
+
+
+def test_series_extraction_max_and_cleaning():
+    v = np.array([1.0, 3.0, np.nan, -1.0, np.inf, 2.0, 0.5, 0.25])
+    ss = extract_series(_usage(v))
+    assert ss.values.shape == (1, 4)
+    np.testing.assert_allclose(ss.values[0], [3.0, np.nan, 2.0, 0.5])  # bucket max; bad values dropped
+
+
+class _Snap:
+    def __init__(self, usage):
+        self.usage = usage
+
+
+def test_forecast_snapshot_columns():
+    rng = np.random.default_rng(0)
+    usage = pl.concat([_usage(1 + rng.random(16 * 48), "a"), _usage(rng.random(10), "b")])
+    out = forecast_snapshot(_Snap(usage), horizon=timedelta(days=1), **FAST)
+    assert out.columns == ["namespace", "workload_kind", "workload", "container", "resource", "timestamp",
+                           "p50", "p90", "p95", "p99", "peak", "model"]
+    assert out.height == 2 * 24
+    assert out.select(pl.all().null_count()).sum_horizontal().item() == 0
+    assert (out["peak"] >= out["p99"]).all()
+    assert set(out.filter(pl.col("workload") == "b")["model"]) == {"seasonal-naive-daily (short history)"}
