@@ -3,7 +3,7 @@
 Reads cAdvisor, kube-state-metrics, NVIDIA dcgm-exporter and OpenCost metrics from Prometheus
 or anything that speaks its HTTP API (Thanos, Mimir, VictoriaMetrics). The queries are in
 ``analyzer.collectors.promql``; each reads one metric family for the whole cluster, so a
-2,000-container cluster costs about 20 HTTP requests, not thousands.
+2,000-container cluster costs 17 HTTP requests, not thousands (``benchmarks/README.md``).
 
 Use::
 
@@ -504,7 +504,8 @@ def collect_prometheus(
     at least the scrape interval, at most ``MAX_POINTS_PER_SERIES`` points per series per
     request (longer windows are split), by default about ``DEFAULT_POINTS`` points per series.
     ``namespaces`` limits pod-level data to those namespaces (nodes are always read).
-    ``progress`` gets one short line per query.
+    ``progress`` gets one short line per query. ``client`` lets a caller pass its own
+    ``PrometheusClient`` (to read its request log); by default one is made and closed here.
     """
     t_end = _epoch(end) if end is not None else time.time()
     if start is not None:

@@ -1,10 +1,13 @@
 """Every PromQL query the Prometheus collector sends, in one place.
 
 The queries are *bulk*: each one reads one metric family for the whole cluster (or the
-namespaces asked for), aggregated on the server (``max by (namespace, pod, container)``), so
-the number of HTTP requests does not grow with the number of workloads. ``max`` (not ``sum``)
-is the aggregation everywhere a container can be reported twice, because the same cAdvisor or
-kube-state-metrics series scraped by two jobs (or two replicas of an exporter) must count once.
+namespaces asked for), so the number of HTTP requests does not grow with the number of
+workloads. ``max`` (not ``sum``) is the aggregation everywhere a container can be reported
+twice, because the same cAdvisor or kube-state-metrics series scraped by two jobs (or two
+replicas of an exporter) must count once. The two big usage queries aggregate on the server
+(``max by (namespace, pod, container)``) only when the series index shows such duplicates:
+in a range query that aggregation costs Prometheus more than the rate itself (measured in
+``benchmarks/README.md``), and without duplicates it saves no transfer.
 
 Several small instant queries are joined with ``or`` into one request; each part is tagged
 with a ``kt`` label (``label_replace``) so the answer can be split again. The parts never
