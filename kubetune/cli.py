@@ -473,14 +473,47 @@ def cost(
 def forecast(
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
     horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 7d.")] = "7d",
-    backtest: Annotated[bool, typer.Option(help="Compare the model with baselines on held-out history.")] = False,
+    backtest: Annotated[bool, typer.Option(help="Compare the model with the baselines on held-out history.")] = False,
+    drift: Annotated[bool, typer.Option(help="List detected behaviour changes (level, variance, growth) instead.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
-    """Forecast demand quantiles per workload and detect drift.
+    """Forecast demand quantiles (p50/p90/p95/p99/peak) per workload container, backtest, or list drift.
 
-    Example: kubetune forecast --horizon 7d --format json
+    One global quantile model over all series, calibrated (split-conformal); series too short to
+    learn fall back to a seasonal baseline, said in the `model` column. Values are in base units
+    (cores, bytes, GPU busy fraction).
+
+    Examples:
+      kubetune forecast --horizon 7d --format json --out forecast.json
+      kubetune forecast --backtest
+      kubetune forecast --drift
     """
-    _not_yet("forecast", 6)
+    from datetime import timedelta  # noqa: PLC0415
+
+    from forecasting import backtest_snapshot, detect_drift, forecast_snapshot  # noqa: PLC0415
+
+    if backtest and drift:
+        raise InputError("give either --backtest or --drift, not both.")
+    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    if snap.usage.is_empty():
+        raise InputError("this snapshot has no usage samples to forecast (collect from Prometheus or import usage).")
+    span = timedelta(seconds=parse_duration(horizon))
+    with _progress() as progress:
+        progress.add_task("backtesting" if backtest else "detecting drift" if drift else "forecasting", total=None)
+        if backtest:
+            table, title = backtest_snapshot(snap, horizon=span), "Backtest: model vs baselines (lower pinball is better)"
+        elif drift:
+            table, title = detect_drift(snap), "Detected drift"
+        else:
+            table, title = forecast_snapshot(snap, horizon=span), f"Forecast, next {horizon}"
+    emit(table, format, title=title, out=out, console=out_console)
+    if out is not None:
+        err_console.print(f"Wrote {table.height:,} rows to {out}.")
 
 
 @app.command()

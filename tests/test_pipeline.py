@@ -61,3 +61,24 @@ def test_no_source_uses_the_sample_and_says_so(tmp_path):
     cost = run_cli("cost", "--by", "namespace")
     assert cost.code == 0, cost.err
     assert "Cost by namespace: sample" in cost.out and "wasteful workloads" in cost.out
+
+
+def test_simulate_exports_then_collect_from_kubectl(tmp_path):
+    result = run_cli("simulate", "--workloads", 16, "--days", 0.5, "--step", "10m", "--seed", 9, "--out", tmp_path / "s",
+                     "--openmetrics", tmp_path / "cluster.om", "--kube-json", tmp_path / "kube")
+    assert result.code == 0, result.err
+    text = (tmp_path / "cluster.om").read_text()
+    assert text.startswith("# TYPE ") and text.endswith("# EOF\n")
+    assert "kube_pod_container_resource_requests{" in text and "container_cpu_usage_seconds_total{" in text
+    assert json.loads((tmp_path / "kube" / "all.json").read_text())["kind"] == "List"
+    collected = run_cli("collect", "--from-kubectl", tmp_path / "kube" / "all.json", "--out", tmp_path / "spec")
+    assert collected.code == 0, collected.err
+    spec = load_snapshot(tmp_path / "spec")
+    truth = load_snapshot(tmp_path / "s")
+    running = truth.containers.filter(pl.col("ended_at").is_null())
+    got = set(spec.containers.select(pl.concat_str([pl.col("pod").cast(pl.String), pl.col("container").cast(pl.String)],
+                                                   separator="/")).to_series())
+    want = set(running.select(pl.concat_str([pl.col("pod").cast(pl.String), pl.col("container").cast(pl.String)],
+                                            separator="/")).to_series())
+    assert want <= got
+    assert "usage" in spec.manifest.absent
