@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer.atomic import atomic_directory
 from analyzer.errors import SnapshotError
 from analyzer.schema import FORMAT_NAME, FRAMES, KEYS, SCHEMA_VERSION, Frame
 
@@ -266,9 +265,7 @@ def write_snapshot(snapshot: Snapshot, target: Path, overwrite: bool = False) ->
             target.rmdir()
         else:
             raise SnapshotError(f"{target} already exists; choose another --out or pass --overwrite.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         rows = {}
         for name, frame in FRAMES.items():
             df = conform(frame, getattr(snapshot, name))
@@ -276,16 +273,6 @@ def write_snapshot(snapshot: Snapshot, target: Path, overwrite: bool = False) ->
             rows[name] = df.height
         snapshot.manifest.rows = rows
         (tmp / MANIFEST).write_text(json.dumps(snapshot.manifest.to_json(), indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     snapshot.path = target
     return target
 

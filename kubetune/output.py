@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -16,6 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from analyzer.atomic import write_bytes_atomic as write_atomic
 from analyzer.errors import InputError
 
 
@@ -38,20 +37,6 @@ def plain_rows(df: pl.DataFrame) -> list[dict]:
         elif dtype == pl.Categorical or isinstance(dtype, pl.Enum):
             casts.append(pl.col(name).cast(pl.String))
     return (df.with_columns(casts) if casts else df).to_dicts()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file via a temp file in the same directory, then rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def emit_document(document: dict, fmt: Format, out: Path | None = None) -> None:

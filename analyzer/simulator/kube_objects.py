@@ -49,8 +49,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -59,6 +57,7 @@ from typing import Any
 
 import polars as pl
 
+from analyzer.atomic import atomic_directory
 from analyzer.snapshot import Snapshot
 from analyzer.units import format_cpu, format_memory, parse_memory
 
@@ -1071,23 +1070,11 @@ def write_kube_json(snapshot: Snapshot, directory: str | os.PathLike[str]) -> Pa
     place (an existing directory is replaced only once the new one is complete).
     """
     target = Path(directory).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     lists = kube_lists(snapshot)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         for resource, obj in lists.items():
             (tmp / f"{resource}.json").write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
         (tmp / "all.json").write_text(json.dumps(kubectl_list(snapshot, lists), indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -88,7 +88,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -115,6 +114,7 @@ from analyzer.simulator.kube_objects import (
     qos_class,
     sandbox_id,
 )
+from analyzer.atomic import atomic_file
 from analyzer.snapshot import Snapshot
 
 MIB = 2**20
@@ -486,7 +486,7 @@ def _cadvisor(out: _Out, cl: _Cluster, duplicate_job: bool, pod_level_series: bo
 
 
 def _ksm(out: _Out, cl: _Cluster) -> None:
-    c, pods, K = cl.containers, cl.pods, cl.K
+    c, pods = cl.containers, cl.pods
     scrape = [("instance", KSM_INSTANCE), ("job", KSM_JOB)]
     one = pl.lit("1")
 
@@ -866,20 +866,13 @@ def write_openmetrics(snapshot: Snapshot, path: str | os.PathLike[str], *, hostn
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     cl = _Cluster(snapshot)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            out = _Out(fh, cl.start_us, cl.step_us, chunk_lines)
-            _cadvisor(out, cl, duplicate_job, pod_level_series)
-            _ksm(out, cl)
-            _dcgm(out, cl, hostname_label)
-            _opencost(out, cl)
-            fh.write(b"# EOF\n")
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(target, buffering=1 << 20) as fh:
+        out = _Out(fh, cl.start_us, cl.step_us, chunk_lines)
+        _cadvisor(out, cl, duplicate_job, pod_level_series)
+        _ksm(out, cl)
+        _dcgm(out, cl, hostname_label)
+        _opencost(out, cl)
+        fh.write(b"# EOF\n")
     return {f.sample_name: {"type": f.mtype, "series": f.series, "samples": f.samples}
             for f in out.families if f.samples}
 
