@@ -1,0 +1,495 @@
+"""Right-sizing CPU and memory requests and limits from observed demand, drift and a risk target.
+
+How one container's proposal is made (all containers at once, as Polars expressions):
+
+* **History after the last change point.** Drift events (``forecasting.detect_drift``) mark
+  level/variance shifts; CPU is sized from the samples after the last one when at least
+  ``min_history_hours`` remain (else from the whole window, said in the evidence). Memory keeps
+  the whole window's peak as a floor: a proposal never goes below the observed peak.
+* **CPU: calibrated quantiles and a risk budget.** For each container the pooled per-pod samples
+  give a grid of quantiles. How often demand really exceeds each quantile *next time* is measured
+  out of sample (fit on the first 70% of each container's history, count exceedances on the last
+  30%, pooled over all containers): that is the calibrated risk of each level. With
+  ``risk_mode="cluster"`` the accepted share of pod-hours above request (``risk``) is spent where
+  it saves the most cores (a Lagrangian choice per container: steady containers get a high level
+  cheaply, bursty ones a lower level, none above ``max_risk``); with ``"workload"`` every
+  container gets the lowest level whose calibrated risk is within ``risk``. A growth trend
+  (memory leak, rising load) scales the value by the trend extrapolated over the horizon.
+* **Memory: peak plus a per-container margin.** max(observed peak, trend-extrapolated peak) x
+  (1 + margin), the margin growing with how much the container's daily peaks vary (a z-score for
+  ``memory_risk``), at least ``memory_margin``. OOM-killed containers follow VPA's rule
+  (max(used + 100 MiB, used x 1.2) with used = max(peak, limit at the OOM)) and never get less
+  than they have: if that is more than today, the recommendation is ``raise-memory``.
+* **Edges.** Floors, rounding up to human values, no churn below ``min_change``; HPA-scaled
+  resources are skipped with the HPA effect explained (``hpa="allow"`` sizes them anyway);
+  BestEffort containers get proposals (with the added cost); too little data -> a Skip.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analyzer.cost import HOURS_PER_MONTH
+from analyzer.snapshot import Snapshot
+from analyzer.units import format_cpu, format_memory
+from forecasting import detect_drift
+from recommenders.policy import MIB, RightsizePolicy
+from recommenders.rates import GIB, WorkloadRates, workload_rates
+from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
+
+WORKLOAD = ["namespace", "workload_kind", "workload"]
+KEY = [*WORKLOAD, "container"]
+LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995,
+          0.998, 0.999, 1.0)
+HOLDOUT = 0.3
+HORIZON_DAYS = 7.0
+CHANGE_KINDS = ("level_shift", "variance_shift")
+
+
+def _str_keys(df: pl.DataFrame, cols=KEY) -> pl.DataFrame:
+    return df.with_columns(*[pl.col(c).cast(pl.String) for c in cols if c in df.columns])
+
+
+def _qcol(q: float) -> str:
+    return f"q{q:.4f}"
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+def current_resources(snapshot: Snapshot) -> pl.DataFrame:
+    """Per container of a workload: what its newest pod asks for (nulls = not set), and its type."""
+    c = _str_keys(snapshot.containers).sort("started_at", nulls_last=False)
+    return c.group_by(KEY).agg(
+        pl.col("container_type").cast(pl.String).last(),
+        *[pl.col(x).last() for x in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")],
+        pl.col("cpu_request").n_unique().alias("_cpu_variants"),
+        pl.col("pod").n_unique().alias("pods_seen"),
+    )
+
+
+def change_points(snapshot: Snapshot) -> pl.DataFrame:
+    """Per (KEY, resource): the last level/variance change point and whether a growth trend runs."""
+    drift = _str_keys(detect_drift(snapshot))
+    drift = drift.filter(pl.col("resource").is_in(["cpu", "memory"]))
+    return drift.group_by([*KEY, "resource"]).agg(
+        pl.col("timestamp").filter(pl.col("kind").is_in(CHANGE_KINDS)).max().alias("since"),
+        pl.col("kind").filter(pl.col("kind").is_in(CHANGE_KINDS)).last().alias("drift_kind"),
+        # trend growth per horizon, relative to the level at the end of the fit
+        ((pl.col("after") - pl.col("before")) / pl.col("after").clip(lower_bound=1e-12))
+        .filter(pl.col("kind") == "growth_trend").max().alias("trend_growth"),
+    )
+
+
+def _windowed(usage: pl.DataFrame, changes: pl.DataFrame, policy: RightsizePolicy, step_h: float) -> pl.DataFrame:
+    """Usage joined with its series' change point; ``use`` marks samples after it when enough remain."""
+    u = usage.join(changes.select(*KEY, "resource", "since"), on=[*KEY, "resource"], how="left")
+    end = pl.col("timestamp").max().over([*KEY, "resource"])
+    post_h = ((end - pl.col("since")).dt.total_seconds() / 3600.0 + step_h)
+    enough = pl.col("since").is_not_null() & (post_h >= policy.min_history_hours)
+    return u.with_columns(
+        pl.when(enough).then(pl.col("since")).otherwise(None).alias("since"),
+        (pl.col("since").is_not_null() & ~enough).alias("_recent_change"),
+    ).with_columns(
+        (pl.col("since").is_null() | (pl.col("timestamp") >= pl.col("since"))).alias("use"),
+    )
+
+
+# -- CPU ------------------------------------------------------------------------------------------
+
+def _cpu_stats(u: pl.DataFrame, step_h: float) -> pl.DataFrame:
+    """Per container: the quantile grid of pooled per-pod CPU samples after the change point, the
+    holdout grid (first 70%) and exceedances on the last 30%, hours, pods and quality."""
+    cpu = u.filter((pl.col("resource") == "cpu") & pl.col("use"))
+    t0 = pl.col("timestamp").min().over(KEY)
+    t1 = pl.col("timestamp").max().over(KEY)
+    cut = t0 + (t1 - t0) * (1 - HOLDOUT)
+    cpu = cpu.with_columns((pl.col("timestamp") < cut).alias("_fit"))
+    grid = cpu.group_by(KEY).agg(
+        *[pl.col("value").quantile(q, "higher").alias(_qcol(q)) for q in LEVELS],
+        *[pl.col("value").filter(pl.col("_fit")).quantile(q, "higher").alias("h" + _qcol(q)) for q in LEVELS],
+        pl.len().alias("samples"),
+        pl.col("timestamp").n_unique().alias("stamps"),
+        pl.col("timestamp").min().alias("cpu_start"),
+        pl.col("timestamp").max().alias("cpu_end"),
+        pl.col("since").first().alias("cpu_since"),
+        pl.col("_recent_change").any().alias("cpu_recent_change"),
+    )
+    # out-of-sample exceedance of each holdout level on the last 30%
+    held = cpu.filter(~pl.col("_fit")).join(grid.select(*KEY, *["h" + _qcol(q) for q in LEVELS]), on=KEY)
+    exceed = held.group_by(KEY).agg(
+        pl.len().alias("held_n"),
+        *[(pl.col("value") > pl.col("h" + _qcol(q))).sum().alias("x" + _qcol(q)) for q in LEVELS],
+    )
+    span_h = ((pl.col("cpu_end") - pl.col("cpu_start")).dt.total_seconds() / 3600.0 + step_h)
+    return grid.join(exceed, on=KEY, how="left").with_columns(
+        span_h.alias("cpu_hours"),
+        (pl.col("samples") / pl.col("stamps")).alias("avg_pods"),
+        (pl.col("stamps") * step_h / span_h).clip(upper_bound=1.0).alias("coverage"),
+    )
+
+
+def calibrated_risk(stats: pl.DataFrame) -> np.ndarray:
+    """Pooled out-of-sample exceedance of each quantile level (the calibrated risk of a level)."""
+    n = stats["held_n"].fill_null(0).sum()
+    if not n:
+        return np.array([1 - q for q in LEVELS]) * 1.5
+    raw = np.array([stats["x" + _qcol(q)].fill_null(0).sum() / n for q in LEVELS], dtype=float)
+    # monotone (higher level never riskier) and never claim better than nominal at 1/n resolution
+    return np.maximum(np.minimum.accumulate(raw), 0.5 / n)
+
+
+def choose_levels(grid: np.ndarray, weights: np.ndarray, risk_by_level: np.ndarray, policy: RightsizePolicy) -> np.ndarray:
+    """Index into LEVELS per container. ``grid`` (n, L): the value at each level; ``weights``: pods.
+
+    Workload mode: lowest level within ``risk``. Cluster mode: minimise value + lambda x risk per
+    container (so the accepted pod-hours above request go where they save the most), with lambda
+    bisected until the pod-weighted risk meets the budget; no container beyond ``max_risk``.
+    """
+    n, L = grid.shape
+    within = risk_by_level <= policy.risk
+    first_ok = int(np.argmax(within)) if within.any() else L - 1
+    if policy.risk_mode == "workload" or n == 0:
+        return np.full(n, first_ok, dtype=int)
+    allowed = risk_by_level <= policy.max_risk
+    penalty = np.where(allowed, 0.0, np.inf)[None, :]
+    w = weights / max(weights.sum(), 1e-12)
+
+    def pick(lam: float) -> np.ndarray:  # per container: cores + lam x risk (lam: cores per unit of risk)
+        return np.argmin(grid + lam * risk_by_level[None, :] + penalty, axis=1)
+
+    lo, hi = 0.0, max(float(grid.max()) if grid.size else 1.0, 1e-9) * 1e4
+    best = pick(hi)
+    if float((w * risk_by_level[best]).sum()) > policy.risk:  # budget unreachable: the safest allowed level
+        return best
+    for _ in range(60):
+        lam = (lo + hi) / 2
+        idx = pick(lam)
+        if float((w * risk_by_level[idx]).sum()) <= policy.risk:
+            best, hi = idx, lam
+        else:
+            lo = lam
+    return best
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+def _memory_stats(u: pl.DataFrame, z: float) -> pl.DataFrame:
+    """Per container: whole-window peak, daily peaks after the change point and their variation."""
+    mem = u.filter(pl.col("resource") == "memory")
+    per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first())
+    daily = per_t.filter(pl.col("use")).group_by([*KEY, pl.col("timestamp").dt.truncate("1d").alias("day")]).agg(
+        pl.col("value").max().alias("peak"), pl.len().alias("n"))
+    # only days with most of their samples count for variation (a half day has a lower peak)
+    full = daily.filter(pl.col("n") >= pl.col("n").max().over(KEY) * 0.5)
+    var = full.group_by(KEY).agg(
+        pl.col("peak").mean().alias("daily_mean"), pl.col("peak").std().alias("daily_sd"), pl.len().alias("days"),
+        pl.col("peak").median().alias("daily_median"),
+    )
+    peak = per_t.group_by(KEY).agg(
+        pl.col("value").max().alias("mem_peak"),
+        pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
+        pl.col("value").filter(pl.col("use")).quantile(0.5).alias("mem_p50"),
+        pl.col("value").filter(pl.col("use")).quantile(0.95).alias("mem_p95"),
+        pl.len().alias("mem_stamps"),
+    )
+    return peak.join(var, on=KEY, how="left").with_columns(
+        (z * pl.col("daily_sd").fill_null(0) / pl.col("daily_mean").clip(lower_bound=1.0)).alias("_cv_margin"),
+    )
+
+
+def _ooms(snapshot: Snapshot) -> pl.DataFrame:
+    ev = _str_keys(snapshot.events).filter(pl.col("reason") == "OOMKilled")
+    return ev.group_by(KEY).agg(pl.len().alias("ooms"), pl.col("memory_limit").max().alias("oom_limit"),
+                                pl.col("timestamp").max().alias("last_oom"))
+
+
+def _hpa(snapshot: Snapshot) -> pl.DataFrame:
+    """Per workload: HPA/KEDA name and its cpu / memory utilization targets (percent), if any."""
+    w = _str_keys(snapshot.workloads, WORKLOAD).filter(pl.col("hpa_name").is_not_null())
+    if w.is_empty():
+        return pl.DataFrame(schema={**{k: pl.String for k in WORKLOAD}, "hpa_name": pl.String,
+                                    "hpa_cpu": pl.Float64, "hpa_memory": pl.Float64})
+    m = w.select(*WORKLOAD, "hpa_name", "hpa_metrics").explode("hpa_metrics").unnest("hpa_metrics")
+    return m.group_by(*WORKLOAD, "hpa_name").agg(
+        *[pl.col("target").filter(pl.col("metric") == r).first().alias(f"hpa_{r}") for r in ("cpu", "memory")])
+
+
+# -- rounding (vectorised, always up) --------------------------------------------------------------
+
+def round_cpu(x: pl.Expr) -> pl.Expr:
+    step = pl.when(x < 0.1).then(0.005).when(x < 1).then(0.01).when(x < 4).then(0.05).otherwise(0.1)
+    return ((x / step - 1e-9).ceil() * step).round(4)
+
+
+def round_memory(x: pl.Expr) -> pl.Expr:
+    step = (pl.when(x < GIB).then(16 * MIB).when(x < 8 * GIB).then(64 * MIB).otherwise(256 * MIB)).cast(pl.Float64)
+    return ((x / step - 1e-9).ceil() * step).cast(pl.Int64)
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> pl.DataFrame:
+    """One row per container with usage: current values, evidence columns and proposals (base units)."""
+    policy = policy or RightsizePolicy()
+    step_h = snapshot.manifest.step_seconds / 3600.0
+    usage = _str_keys(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"])).drop("device")).with_columns(
+        pl.col("resource").cast(pl.String))
+    usage = usage.filter(pl.col("value").is_finite() & (pl.col("value") >= 0))
+    if usage.is_empty():
+        return pl.DataFrame()
+    changes = change_points(snapshot) if policy.use_drift else pl.DataFrame(
+        schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
+                "drift_kind": pl.String, "trend_growth": pl.Float64})
+    u = _windowed(usage, changes, policy, step_h)
+
+    cpu = _cpu_stats(u, step_h)
+    risk_by_level = calibrated_risk(cpu)
+    grid = cpu.select([_qcol(q) for q in LEVELS]).to_numpy().astype(float) if cpu.height else np.zeros((0, len(LEVELS)))
+    eligible = (cpu["cpu_hours"].to_numpy() >= policy.min_history_hours) if cpu.height else np.zeros(0, bool)
+    idx = np.full(cpu.height, len(LEVELS) - 1, dtype=int)
+    if eligible.any():
+        idx[eligible] = choose_levels(grid[eligible], cpu["avg_pods"].to_numpy()[eligible], risk_by_level, policy)
+    cpu = cpu.with_columns(
+        pl.Series("cpu_level", np.array(LEVELS)[idx]),
+        pl.Series("cpu_risk", risk_by_level[idx]),
+        pl.Series("cpu_base", grid[np.arange(cpu.height), idx] if cpu.height else np.zeros(0)),
+    ).select(*KEY, "cpu_level", "cpu_risk", "cpu_base", "samples", "cpu_hours", "avg_pods", "coverage", "cpu_start",
+             "cpu_end", "cpu_since", "cpu_recent_change",
+             *[pl.col(_qcol(q)).alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
+             pl.col(_qcol(1.0)).alias("cpu_peak"))
+
+    z = NormalDist().inv_cdf(1 - policy.memory_risk)
+    mem = _memory_stats(u, z)
+    trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
+    table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
+    for r in ("cpu", "memory"):
+        t = trend.select(*KEY, pl.col(r).alias(f"{r}_trend")) if trend is not None and r in trend.columns else None
+        table = table.join(t, on=KEY, how="left") if t is not None else table.with_columns(pl.lit(None, pl.Float64).alias(f"{r}_trend"))
+    kinds = changes.select(*KEY, "resource", "drift_kind").filter(pl.col("drift_kind").is_not_null())
+    for r in ("cpu", "memory"):
+        table = table.join(kinds.filter(pl.col("resource") == r).select(*KEY, pl.col("drift_kind").alias(f"{r}_drift")),
+                           on=KEY, how="left")
+    table = table.join(_ooms(snapshot), on=KEY, how="left").join(_hpa(snapshot), on=WORKLOAD, how="left")
+    table = table.with_columns(pl.col("ooms").fill_null(0), pl.col("container_type").fill_null("app"))
+
+    growth = {r: (1 + pl.col(f"{r}_trend").fill_null(0).clip(0, 1.0) * HORIZON_DAYS / 7.0) for r in ("cpu", "memory")}
+    margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
+    used_at_oom = pl.max_horizontal(pl.col("mem_peak"), pl.col("oom_limit"), pl.col("memory_request"))
+    oom_need = pl.max_horizontal(used_at_oom + policy.oom_min_bump, used_at_oom * policy.oom_bump_ratio)
+    mem_base = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") * growth["memory"]) * (1 + margin)
+    mem_prop = pl.when(pl.col("ooms") > 0).then(
+        pl.max_horizontal(mem_base, oom_need, pl.col("memory_limit"), pl.col("memory_request"))).otherwise(mem_base)
+    table = table.with_columns(
+        margin.alias("memory_margin"),
+        round_cpu(pl.max_horizontal(pl.col("cpu_base") * growth["cpu"], pl.lit(policy.cpu_floor))).alias("proposed_cpu_request"),
+        round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("proposed_memory_request"),
+        (growth["cpu"] > 1.0).alias("cpu_grew"), (growth["memory"] > 1.0).alias("memory_grew"),
+    )
+    ratio = policy.cpu_limit_ratio
+    cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
+                 pl.when(pl.col("cpu_limit").is_not_null() & (pl.col("cpu_limit") < pl.col("proposed_cpu_request")))
+                 .then(pl.col("proposed_cpu_request")).otherwise(pl.col("cpu_limit")))
+    mem_limit = (pl.col("proposed_memory_request") if policy.memory_limit == "request" else
+                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < pl.col("proposed_memory_request")))
+                 .then(pl.col("proposed_memory_request")).otherwise(pl.col("memory_limit")))
+    return table.with_columns(cpu_limit.alias("proposed_cpu_limit"), mem_limit.alias("proposed_memory_limit"))
+
+
+def proposed_requests(snapshot: Snapshot, **policy: Any) -> pl.DataFrame:
+    """KEY + cpu_request, cpu_limit, memory_request, memory_limit as kubetune would set them (base
+    units), null where it makes no recommendation (for replays and comparisons with peers)."""
+    recs = recommend_rightsizing(snapshot, RightsizePolicy(**policy), rates=None, with_rates=False)
+    rows = [{**dict(zip(KEY, (r.target.namespace, r.target.workload_kind, r.target.workload, r.target.container))),
+             "resource": r.resource, "request": r.proposed_request, "limit": r.proposed_limit} for r in recs.recommendations]
+    schema = {**{k: pl.String for k in KEY}, "cpu_request": pl.Float64, "cpu_limit": pl.Float64,
+              "memory_request": pl.Float64, "memory_limit": pl.Float64}
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    df = pl.DataFrame(rows, schema={**{k: pl.String for k in KEY}, "resource": pl.String, "request": pl.Float64,
+                                    "limit": pl.Float64})
+    wide = df.pivot(on="resource", index=KEY, values=["request", "limit"], aggregate_function="first")
+    out = wide.rename({c: f"{c.split('_', 1)[1]}_{c.split('_', 1)[0]}" for c in wide.columns if c not in KEY})
+    for c in schema:
+        if c not in out.columns:
+            out = out.with_columns(pl.lit(None, pl.Float64).alias(c))
+    return out.select(list(schema))
+
+
+# -- records --------------------------------------------------------------------------------------
+
+def _ts(v) -> datetime | None:
+    return v if isinstance(v, datetime) else None
+
+
+def _resources_patch(row: dict, resource: str, request: float | None, limit: float | None,
+                     change_limit: bool) -> dict[str, Any]:
+    fmt = format_cpu if resource == "cpu" else format_memory
+    res: dict[str, Any] = {"requests": {resource: fmt(request)}}
+    if change_limit:
+        res["limits"] = {resource: fmt(limit) if limit is not None else None}
+    key = "initContainers" if row["container_type"] in ("init", "sidecar") else "containers"
+    return {key: [{"name": row["container"], "resources": res}]}
+
+
+def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = None, rates: WorkloadRates | None = None,
+                          *, with_rates: bool = True) -> RecommendationSet:
+    """CPU and memory recommendations (and Skips with reasons) for every container with usage."""
+    policy = policy or RightsizePolicy()
+    out = RecommendationSet()
+    table = sizing_table(snapshot, policy)
+    if table.is_empty():
+        out.notes.append("The snapshot has no CPU or memory usage: nothing to right-size.")
+        return out
+    if with_rates:
+        rates = rates or workload_rates(snapshot)
+        table = rates.attach(table)
+        basis = rates.basis
+        if rates.basis != "node prices":
+            out.notes.append(f"Savings use {rates.basis}.")
+    else:
+        table = table.with_columns(pl.lit(0.0).alias("cpu_rate"), pl.lit(0.0).alias("memory_rate"))
+        basis = "not priced"
+    months = HOURS_PER_MONTH
+    for row in table.iter_rows(named=True):
+        target = Target(row["namespace"], row["workload_kind"], row["workload"], row["container"], row["container_type"])
+        for resource in ("cpu", "memory"):
+            rec = _one(row, resource, target, policy, months, basis)
+            if isinstance(rec, Skip):
+                out.skipped.append(rec)
+            elif rec is not None:
+                out.recommendations.append(rec)
+    return out
+
+
+def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, months: float, basis: str):
+    hours = row.get("cpu_hours") or 0.0
+    if resource == "cpu":
+        if row.get("cpu_base") is None:
+            return Skip(target, "rightsize", "cpu", "no CPU usage samples for this container")
+        if hours < policy.min_history_hours:
+            why = ("init container: it ran only briefly, sized by its app containers"
+                   if row["container_type"] == "init" else
+                   f"only {hours:.1f} h of CPU history (at least {policy.min_history_hours:g} h needed)")
+            return Skip(target, "rightsize", "cpu", why)
+    elif row.get("mem_peak") is None:
+        return Skip(target, "rightsize", "memory", "no memory usage samples for this container")
+    elif hours < policy.min_history_hours and not row["ooms"]:
+        return Skip(target, "rightsize", "memory", f"only {hours:.1f} h of history (at least {policy.min_history_hours:g} h needed)")
+
+    hpa_target = row.get(f"hpa_{resource}")
+    if hpa_target is not None and policy.hpa == "skip" and not (resource == "memory" and row["ooms"]):
+        cur = row[f"{resource}_request"]
+        prop = row[f"proposed_{resource}_request"]
+        effect = ""
+        if cur and prop:
+            effect = (f"; at the proposed {_fmt(resource, prop)} (now {_fmt(resource, cur)}) the same load would read "
+                      f"{hpa_target * cur / prop:.0f}% of request and the HPA would scale to about {cur / prop:.2f}x the "
+                      f"replicas: change its target to {min(hpa_target * cur / prop, 100):.0f}% together with the request, "
+                      "or use --hpa allow")
+        return Skip(target, "rightsize", resource,
+                    f"HPA {row['hpa_name']} scales on {resource} utilization ({hpa_target:g}% of request){effect}")
+
+    cur_req, cur_lim = row[f"{resource}_request"], row[f"{resource}_limit"]
+    prop_req, prop_lim = row[f"proposed_{resource}_request"], row[f"proposed_{resource}_limit"]
+    if resource == "memory":
+        prop_req, prop_lim = int(prop_req), (int(prop_lim) if prop_lim is not None else None)
+    ooms = int(row["ooms"]) if resource == "memory" else 0
+    current = cur_req if cur_req is not None else cur_lim
+    if current is not None and current > 0 and not ooms:
+        change = abs(prop_req - current) / current
+        lim_changes = prop_lim != cur_lim and not (prop_lim is None and cur_lim is None)
+        if change < policy.min_change and not (lim_changes and cur_lim is not None and prop_lim is not None
+                                               and abs(prop_lim - cur_lim) / cur_lim >= policy.min_change):
+            return Skip(target, "rightsize", resource,
+                        f"already right-sized: proposed {_fmt(resource, prop_req)} is within {policy.min_change:.0%} "
+                        f"of the current {_fmt(resource, current)}")
+    kind = "rightsize"
+    if ooms and (cur_lim is None or prop_req > cur_lim) and (cur_req is None or prop_req >= cur_req):
+        kind = "raise-memory"
+    change_limit = prop_lim != cur_lim
+    pods = row.get("avg_pods") or 1.0
+    rate = row["cpu_rate"] if resource == "cpu" else row["memory_rate"] / GIB
+    before = cur_req if cur_req is not None else 0.0
+    saving = (before - prop_req) * pods * rate * months
+
+    ev = _evidence(row, resource, policy, hours, ooms, prop_req, cur_req)
+    hours_conf = min(1.0, hours / policy.full_confidence_hours)
+    confidence = hours_conf * min(1.0, row.get("coverage") or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
+    risk = row["cpu_risk"] if resource == "cpu" else _memory_risk(row, policy)
+    return Recommendation(
+        target=target, kind=kind, resource=resource, current_request=cur_req, proposed_request=prop_req,
+        current_limit=cur_lim, proposed_limit=prop_lim, monthly_saving_usd=float(saving), risk=float(risk),
+        confidence=float(confidence), evidence=ev, replicas=max(1, int(round(pods))),
+        pod_spec_patch=_resources_patch(row, resource, prop_req, prop_lim, change_limit),
+        saving_basis=basis,
+    )
+
+
+def _fmt(resource: str, v: float) -> str:
+    return format_cpu(v) if resource == "cpu" else format_memory(v)
+
+
+def _memory_risk(row: dict, policy: RightsizePolicy) -> float:
+    return float(policy.memory_risk)
+
+
+def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, ooms: int, prop: float,
+              cur: float | None) -> Evidence:
+    notes: list[str] = []
+    since = _ts(row.get("cpu_since")) if resource == "cpu" else None
+    drift = row.get(f"{resource}_drift")
+    if resource == "cpu" and since is not None:
+        notes.append(f"CPU behaviour changed ({drift}) at {since:%Y-%m-%d %H:%M} UTC; only the history after it was used")
+    elif resource == "cpu" and row.get("cpu_recent_change"):
+        notes.append("a CPU change point is too recent to size from alone; the whole window was used")
+    if resource == "memory" and drift:
+        notes.append(f"memory behaviour changed ({drift}); the whole window's peak is kept as a floor")
+    if row.get(f"{resource}_grew"):
+        notes.append(f"{resource} grows steadily (trend +{row[f'{resource}_trend']:.0%} per week); the value is "
+                     f"extrapolated over {HORIZON_DAYS:g} days")
+    if cur is None:
+        notes.append(f"no {resource} request is set today (BestEffort/Burstable): setting one adds cost but "
+                     "protects the pod from eviction and noisy neighbours")
+    if row.get("_cpu_variants", 1) and row.get("_cpu_variants", 1) > 1:
+        notes.append("pods of this workload ran with different requests in the window; the newest is shown as current")
+    if resource == "cpu":
+        observed = {k: float(row[f"cpu_{k}"]) for k in ("p50", "p95", "p99", "peak") if row.get(f"cpu_{k}") is not None}
+        level = row["cpu_level"]
+        reason = (f"CPU request from the p{level * 100:g} of per-pod demand"
+                  f"{' (trend-adjusted)' if row.get('cpu_grew') else ''}: calibrated risk {row['cpu_risk']:.1%} of "
+                  f"hours above request ({'cluster risk budget' if policy.risk_mode == 'cluster' else 'per workload'} "
+                  f"{policy.risk:.1%}); now {_fmt('cpu', cur) if cur is not None else 'unset'} -> {_fmt('cpu', prop)}")
+        forecast = {f"p{level * 100:g}": float(row["cpu_base"])}
+        return Evidence(reason=reason, history_start=_ts(row.get("cpu_start")), history_end=_ts(row.get("cpu_end")),
+                        history_hours=float(hours), post_drift_start=since, drift_kind=drift, observed=observed,
+                        forecast=forecast, quantile_used=f"calibrated p{level * 100:g}", margin=0.0, ooms=0,
+                        hpa=row.get("hpa_name"), notes=tuple(notes))
+    peak = float(row["mem_peak"])
+    observed = {"peak": peak}
+    for k in ("p50", "p95"):
+        if row.get(f"mem_{k}") is not None:
+            observed[k] = float(row[f"mem_{k}"])
+    if row.get("daily_mean") is not None:
+        observed["daily_peak_mean"] = float(row["daily_mean"])
+    m = float(row["memory_margin"])
+    if ooms:
+        reason = (f"OOM-killed {ooms} time(s): VPA's bump (max(used + 100Mi, used x 1.2)) over the peak "
+                  f"{format_memory(peak)} and the limit at the kill; never less than today")
+    else:
+        reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (daily peaks vary "
+                  f"{(row.get('daily_sd') or 0) / max(row.get('daily_mean') or 1, 1):.1%}); request = limit")
+    reason += f"; now {_fmt('memory', cur) if cur is not None else 'unset'} -> {_fmt('memory', prop)}"
+    forecast = {"peak": peak * (1 + (row.get("memory_trend") or 0))} if row.get("memory_grew") else {}
+    return Evidence(reason=reason, history_start=_ts(row.get("cpu_start")), history_end=_ts(row.get("cpu_end")),
+                    history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
+                    forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),
+                    notes=tuple(notes))
+
+
+__all__ = ["LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources", "proposed_requests",
+           "recommend_rightsizing", "sizing_table"]
