@@ -516,18 +516,147 @@ def forecast(
         err_console.print(f"Wrote {table.height:,} rows to {out}.")
 
 
+class RiskMode(str, Enum):
+    cluster = "cluster"
+    workload = "workload"
+
+
+class SpotPlacement(str, Enum):
+    preferred = "preferred"
+    required = "required"
+    selector = "selector"
+
+
+def _human_value(resource: str, value: object) -> str:
+    from analyzer.units import format_cpu, format_memory  # noqa: PLC0415
+
+    if value is None:
+        return "-"
+    if resource == "cpu":
+        return format_cpu(value)
+    if resource == "memory":
+        return format_memory(value)
+    return f"{value:g}"
+
+
 @app.command()
 def recommend(
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
-    patches: Annotated[Path | None, typer.Option(help="Write kustomize patches into this directory.")] = None,
-    risk: Annotated[float, typer.Option(help="Accepted share of hours with CPU demand above request.")] = 0.01,
+    kubeconfig: KubeconfigOpt = None,
+    in_cluster: InClusterOpt = False,
+    history: HistoryOpt = "14d",
+    patches: Annotated[Path | None, typer.Option(
+        help="Write one strategic-merge patch per workload + kustomization.yaml (+ cluster/ extras, "
+             "recommendations.json) into this directory.", rich_help_panel="Output")] = None,
+    base: Annotated[str | None, typer.Option(
+        help="Path to your workloads' manifests, relative to --patches, listed as the kustomization's resource "
+             "(so `kubectl kustomize DIR` builds the patched manifests).", rich_help_panel="Output")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --patches directory.", rich_help_panel="Output")] = False,
+    kind: Annotated[list[str] | None, typer.Option(
+        "--kind", help="Only these recommenders: rightsize, gpu, spot (repeat or comma-separate; default all).")] = None,
+    risk: Annotated[float, typer.Option(
+        help="Accepted share of pod-hours with CPU demand above request (0.02 = 2%), calibrated out of sample.",
+        rich_help_panel="Policy")] = 0.02,
+    risk_mode: Annotated[RiskMode, typer.Option(
+        help="cluster: spend --risk where it saves the most cores (no container above --max-risk); "
+             "workload: every container within --risk.", rich_help_panel="Policy")] = RiskMode.cluster,
+    max_risk: Annotated[float, typer.Option(help="Cap on one container's CPU risk in cluster mode.",
+                                            rich_help_panel="Policy")] = 0.10,
+    memory_risk: Annotated[float, typer.Option(
+        help="Accepted chance that next week's memory peak exceeds the proposal (sets each container's margin).",
+        rich_help_panel="Policy")] = 0.01,
+    memory_margin: Annotated[float, typer.Option(help="Smallest memory margin over the observed peak (0.05 = 5%).",
+                                                 rich_help_panel="Policy")] = 0.05,
+    cpu_limit_ratio: Annotated[float | None, typer.Option(
+        help="Propose CPU limit = request x RATIO (default: no CPU limit change).", rich_help_panel="Policy")] = None,
+    keep_memory_limit: Annotated[bool, typer.Option(
+        help="Leave memory limits alone unless below the new request (default: limit = request).",
+        rich_help_panel="Policy")] = False,
+    min_change: Annotated[float, typer.Option(help="Skip changes smaller than this fraction (no churn).",
+                                              rich_help_panel="Policy")] = 0.05,
+    min_history: Annotated[str, typer.Option(help="Least history to recommend from, e.g. 24h.",
+                                             rich_help_panel="Policy")] = "24h",
+    allow_hpa: Annotated[bool, typer.Option(
+        help="Also resize resources an HPA scales on (default: skip them and explain the HPA effect).",
+        rich_help_panel="Policy")] = False,
+    spot_placement: Annotated[SpotPlacement, typer.Option(
+        help="Spot patches: preferred node affinity (falls back to on-demand), required affinity, or nodeSelector.",
+        rich_help_panel="Policy")] = SpotPlacement.preferred,
+    pricing: Annotated[Path | None, typer.Option(help="Your prices (YAML), as for `kubetune cost`.")] = None,
+    skipped: Annotated[bool, typer.Option("--skipped", help="Also list what got no recommendation, and why.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the list to this file instead of stdout.")] = None,
 ) -> None:
-    """Right-sizing, GPU-sharing and spot recommendations as reviewable YAML patches.
+    """Right-sizing, GPU-sharing and spot recommendations, each with its saving, risk and evidence.
 
-    Example: kubetune recommend --patches patches/
+    CPU requests come from calibrated quantiles of per-pod demand after the last behaviour change,
+    under a risk budget (--risk); memory from the observed peak plus a margin set by how much the
+    container's daily peaks vary, never below the peak, with VPA's bump for OOM-killed containers.
+    GPUs: remove unused ones, share (MIG profile or time-slicing) lightly used ones. Spot: workloads
+    that pass the readiness checks. JSON/CSV keep base units (cores, bytes, devices); the table
+    shows human units.
+
+    Examples:
+      kubetune recommend
+      kubetune recommend --risk 0.01 --format json --out recs.json
+      kubetune recommend --patches patches/ --base ../base
+      kubetune recommend --kind rightsize --skipped
     """
-    _not_yet("recommend", 7)
+    from recommenders.api import KINDS as KNOWN_KINDS  # noqa: PLC0415
+    from recommenders.api import recommend as run, recommendations_frame, skip_summary  # noqa: PLC0415
+    from recommenders.patches import write_patches  # noqa: PLC0415
+    from recommenders.policy import RightsizePolicy  # noqa: PLC0415
+
+    kinds = tuple(k.strip() for part in (kind or list(KNOWN_KINDS)) for k in part.split(",") if k.strip())
+    if patches is not None:
+        _check_out(patches, overwrite)
+    policy = RightsizePolicy(
+        risk=risk, risk_mode=risk_mode.value, max_risk=max(max_risk, risk), memory_risk=memory_risk,
+        memory_margin=memory_margin, max_memory_margin=max(0.5, memory_margin), cpu_limit_ratio=cpu_limit_ratio,
+        memory_limit="keep" if keep_memory_limit else "request", min_change=min_change,
+        min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
+    )
+    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    if snap.usage.is_empty():
+        raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
+    with _progress() as progress:
+        progress.add_task("recommending", total=None)
+        result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value)
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if patches is not None:
+        files = write_patches(result, patches, base=base)
+        err_console.print(f"Wrote {len(files)} patch(es) and kustomization.yaml to {patches}.")
+    frame = recommendations_frame(result, include_skipped=skipped)
+    if format is Format.json or format is Format.yaml:
+        rows = [r.to_dict() for r in result.recommendations]
+        if skipped:
+            rows += [s.row() for s in result.skipped]
+        emit_document(rows, format, out)
+    elif format is not Format.table:
+        emit(frame, format, out=out)
+    else:
+        shown = frame.with_columns(
+            pl.concat_str(pl.col("namespace"), pl.col("workload_kind"), pl.col("workload"), separator="/").alias("workload"),
+            pl.struct("resource", "current_request").map_elements(
+                lambda s: _human_value(s["resource"], s["current_request"]), return_dtype=pl.String).alias("now"),
+            pl.struct("resource", "proposed_request").map_elements(
+                lambda s: _human_value(s["resource"], s["proposed_request"]), return_dtype=pl.String).alias("proposed"),
+            pl.col("reason").str.split(";").list.first().str.slice(0, 60).alias("why"),
+        ).select("workload", "container", "kind", "resource", "now", "proposed", "monthly_saving_usd",
+                 "confidence_label", "why")
+        total = result.monthly_saving_usd
+        title = (f"{len(result.recommendations)} recommendation(s), net ${total:,.2f}/month "
+                 f"({len(result.skipped)} skipped{'' if skipped else '; --skipped lists them'})")
+        emit(shown.rename({"monthly_saving_usd": "$/month", "confidence_label": "confidence"}), Format.table,
+             title=title, formatters={"$/month": _usd}, out=out, console=out_console)
+        if not skipped and result.skipped and out is None:
+            _note("Skipped most often: " + "; ".join(skip_summary(result)))
+    gpu = result.cluster_notes.get("gpu")
+    if isinstance(gpu, dict) and gpu.get("releasable") is not None and out is None and format is Format.table:
+        _note(f"GPUs: {gpu.get('requested')} requested now, about {gpu.get('needed')} needed after the GPU changes; "
+              f"{gpu.get('releasable')} could be released.")
 
 
 @app.command()

@@ -178,7 +178,7 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk_by_level: np.ndarr
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.DataFrame, z: float) -> pl.DataFrame:
+def _memory_stats(u: pl.DataFrame, z: float, step_h: float) -> pl.DataFrame:
     """Per container: whole-window peak, daily peaks after the change point and their variation."""
     mem = u.filter(pl.col("resource") == "memory")
     per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first())
@@ -196,9 +196,12 @@ def _memory_stats(u: pl.DataFrame, z: float) -> pl.DataFrame:
         pl.col("value").filter(pl.col("use")).quantile(0.5).alias("mem_p50"),
         pl.col("value").filter(pl.col("use")).quantile(0.95).alias("mem_p95"),
         pl.len().alias("mem_stamps"),
+        pl.col("timestamp").min().alias("mem_start"),
+        pl.col("timestamp").max().alias("mem_end"),
     )
     return peak.join(var, on=KEY, how="left").with_columns(
         (z * pl.col("daily_sd").fill_null(0) / pl.col("daily_mean").clip(lower_bound=1.0)).alias("_cv_margin"),
+        ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
     )
 
 
@@ -227,7 +230,8 @@ def round_cpu(x: pl.Expr) -> pl.Expr:
 
 
 def round_memory(x: pl.Expr) -> pl.Expr:
-    step = (pl.when(x < GIB).then(16 * MIB).when(x < 8 * GIB).then(64 * MIB).otherwise(256 * MIB)).cast(pl.Float64)
+    step = (pl.when(x < GIB).then(16 * MIB).when(x < 8 * GIB).then(64 * MIB).when(x < 64 * GIB).then(256 * MIB)
+            .otherwise(GIB)).cast(pl.Float64)
     return ((x / step - 1e-9).ceil() * step).cast(pl.Int64)
 
 
@@ -264,7 +268,7 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
     z = NormalDist().inv_cdf(1 - policy.memory_risk)
-    mem = _memory_stats(u, z)
+    mem = _memory_stats(u, z, step_h)
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):
@@ -275,7 +279,8 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         table = table.join(kinds.filter(pl.col("resource") == r).select(*KEY, pl.col("drift_kind").alias(f"{r}_drift")),
                            on=KEY, how="left")
     table = table.join(_ooms(snapshot), on=KEY, how="left").join(_hpa(snapshot), on=WORKLOAD, how="left")
-    table = table.with_columns(pl.col("ooms").fill_null(0), pl.col("container_type").fill_null("app"))
+    table = table.with_columns(pl.col("ooms").fill_null(0), pl.col("container_type").fill_null("app"),
+                               pl.lit(step_h).alias("_step_h"))
 
     growth = {r: (1 + pl.col(f"{r}_trend").fill_null(0).clip(0, 1.0) * HORIZON_DAYS / 7.0) for r in ("cpu", "memory")}
     margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
@@ -367,7 +372,7 @@ def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = N
 
 
 def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, months: float, basis: str):
-    hours = row.get("cpu_hours") or 0.0
+    hours = (row.get("cpu_hours") if resource == "cpu" else row.get("mem_hours")) or 0.0
     if resource == "cpu":
         if row.get("cpu_base") is None:
             return Skip(target, "rightsize", "cpu", "no CPU usage samples for this container")
@@ -419,7 +424,9 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
 
     ev = _evidence(row, resource, policy, hours, ooms, prop_req, cur_req)
     hours_conf = min(1.0, hours / policy.full_confidence_hours)
-    confidence = hours_conf * min(1.0, row.get("coverage") or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
+    coverage = row.get("coverage") if resource == "cpu" else min(1.0, (row.get("mem_stamps") or 0) * (
+        row["_step_h"]) / max(hours, 1e-9))
+    confidence = hours_conf * min(1.0, coverage or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
     risk = row["cpu_risk"] if resource == "cpu" else _memory_risk(row, policy)
     return Recommendation(
         target=target, kind=kind, resource=resource, current_request=cur_req, proposed_request=prop_req,
@@ -485,7 +492,7 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
                   f"{(row.get('daily_sd') or 0) / max(row.get('daily_mean') or 1, 1):.1%}); request = limit")
     reason += f"; now {_fmt('memory', cur) if cur is not None else 'unset'} -> {_fmt('memory', prop)}"
     forecast = {"peak": peak * (1 + (row.get("memory_trend") or 0))} if row.get("memory_grew") else {}
-    return Evidence(reason=reason, history_start=_ts(row.get("cpu_start")), history_end=_ts(row.get("cpu_end")),
+    return Evidence(reason=reason, history_start=_ts(row.get("mem_start")), history_end=_ts(row.get("mem_end")),
                     history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
                     forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),
                     notes=tuple(notes))

@@ -1,0 +1,65 @@
+"""One call for every recommender, and the tabular view the CLI, report and dashboard print."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import polars as pl
+
+from analyzer.snapshot import Snapshot
+from recommenders.policy import RightsizePolicy
+from recommenders.rates import workload_rates
+from recommenders.record import COLUMNS, RecommendationSet
+from recommenders.rightsizing import recommend_rightsizing
+
+KINDS = ("rightsize", "gpu", "spot")
+
+ROW_SCHEMA = {
+    "namespace": pl.String, "workload_kind": pl.String, "workload": pl.String, "container": pl.String,
+    "container_type": pl.String, "kind": pl.String, "resource": pl.String, "current_request": pl.Float64,
+    "proposed_request": pl.Float64, "current_limit": pl.Float64, "proposed_limit": pl.Float64, "replicas": pl.Int64,
+    "monthly_saving_usd": pl.Float64, "risk": pl.Float64, "confidence": pl.Float64, "confidence_label": pl.String,
+    "reason": pl.String,
+}
+
+
+def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kinds=KINDS, pricing_file=None,
+              spot_placement: str = "preferred") -> RecommendationSet:
+    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        from analyzer.errors import InputError  # noqa: PLC0415
+
+        raise InputError(f"unknown recommendation kind(s) {', '.join(sorted(unknown))}; use {', '.join(KINDS)}.")
+    rates = workload_rates(snapshot, pricing_file=pricing_file)
+    out = RecommendationSet()
+    if rates.basis != "node prices":
+        out.notes.append(f"Savings use {rates.basis}.")
+    if "rightsize" in kinds:
+        out.extend(recommend_rightsizing(snapshot, policy, rates))
+    if "gpu" in kinds:
+        from recommenders.gpu import recommend_gpu  # noqa: PLC0415
+
+        out.extend(recommend_gpu(snapshot, rates))
+    if "spot" in kinds:
+        from recommenders.spot import recommend_spot  # noqa: PLC0415
+
+        out.extend(recommend_spot(snapshot, rates, placement=spot_placement))
+    out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
+    return out
+
+
+def recommendations_frame(result: RecommendationSet, *, include_skipped: bool = False) -> pl.DataFrame:
+    """The flat records (record.COLUMNS) as one frame, biggest saving first; skips appended if asked."""
+    rows = [r.row() for r in result.recommendations]
+    if include_skipped:
+        rows += [{**{c: None for c in COLUMNS}, **s.row()} for s in result.skipped]
+    if not rows:
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    return pl.DataFrame(rows, schema=ROW_SCHEMA)
+
+
+def skip_summary(result: RecommendationSet, top: int = 5) -> list[str]:
+    """The most common reasons for skipping, grouped by their first words, for a footer."""
+    counts = Counter(s.reason.split(";")[0].split(":")[0] for s in result.skipped)
+    return [f"{n} x {reason}" for reason, n in counts.most_common(top)]

@@ -1,0 +1,175 @@
+"""Recommendations -> one strategic-merge patch per workload + a kustomization, ready for review.
+
+Each patch names the workload (apiVersion, kind, namespace, name) so kustomize finds its target,
+and holds only the fields the recommendations change, under the pod spec path of the controller
+kind. It opens with a comment block saying, in plain words, what changes, why, and what it saves.
+Cluster-side objects a change needs (e.g. a GPU time-slicing ConfigMap) go to ``cluster/``, not into
+the kustomization: they belong to whoever runs the GPU operator, and must be applied first.
+The directory appears whole or not at all (``analyzer.atomic.atomic_directory``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analyzer.atomic import atomic_directory
+from analyzer.units import format_cpu, format_memory
+from recommenders.record import Recommendation, RecommendationSet
+
+API_VERSION = {
+    "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
+    "Job": "batch/v1", "CronJob": "batch/v1", "Pod": "v1", "Rollout": "argoproj.io/v1alpha1",
+}
+MERGE_BY_NAME = ("containers", "initContainers")
+
+
+def pod_spec_path(kind: str) -> list[str]:
+    """Where the pod spec lives in a controller of this kind."""
+    if kind == "CronJob":
+        return ["spec", "jobTemplate", "spec", "template", "spec"]
+    if kind == "Pod":
+        return ["spec"]
+    return ["spec", "template", "spec"]
+
+
+def merge_fragments(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge two pod-spec fragments the way the API server would: container lists by name,
+    maps key by key; any other list is replaced (as strategic merge does for tolerations)."""
+    out = dict(a)
+    for key, value in b.items():
+        if key in MERGE_BY_NAME and isinstance(out.get(key), list):
+            by_name = {c["name"]: dict(c) for c in out[key]}
+            for c in value:
+                by_name[c["name"]] = merge_fragments(by_name.get(c["name"], {}), c)
+            out[key] = list(by_name.values())
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_fragments(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _value(resource: str, v: float | None) -> str:
+    if v is None:
+        return "unset"
+    if resource == "cpu":
+        return format_cpu(v)
+    if resource == "memory":
+        return format_memory(v)
+    return f"{v:g}"
+
+
+def _comment(recs: list[Recommendation]) -> str:
+    lines = ["kubetune recommendation - review before applying."]
+    total = sum(r.monthly_saving_usd for r in recs)
+    basis = recs[0].saving_basis
+    lines.append(f"Saving: ${total:,.2f}/month in total ({basis})." if total >= 0 else
+                 f"Cost: ${-total:,.2f}/month more in total ({basis}), to make it safe.")
+    for r in recs:
+        who = f"container {r.target.container}" if r.target.container else "pod placement"
+        if r.kind == "spot":
+            head = f"- {who}: move to spot capacity"
+        else:
+            head = (f"- {who} {r.resource} request {_value(r.resource, r.current_request)} -> "
+                    f"{_value(r.resource, r.proposed_request)}")
+            if r.proposed_limit != r.current_limit:
+                head += f", limit {_value(r.resource, r.current_limit)} -> {_value(r.resource, r.proposed_limit)}"
+        head += f" ({r.kind}, ${r.monthly_saving_usd:,.2f}/month, confidence {r.confidence_label})"
+        lines.append(head)
+        ev = r.evidence
+        lines.append(f"  why: {ev.reason}")
+        if ev.history_start and ev.history_end:
+            lines.append(f"  history: {ev.history_start:%Y-%m-%d %H:%M} .. {ev.history_end:%Y-%m-%d %H:%M} UTC "
+                         f"({ev.history_hours:.0f} h)" + (f", after the change at {ev.post_drift_start:%Y-%m-%d %H:%M}"
+                                                          if ev.post_drift_start else ""))
+        if ev.observed:
+            obs = ", ".join(f"{k} {_value(r.resource, v) if r.resource in ('cpu', 'memory') else f'{v:.3g}'}"
+                            for k, v in ev.observed.items())
+            lines.append(f"  observed: {obs}")
+        if ev.ooms:
+            lines.append(f"  OOM kills seen: {ev.ooms}")
+        lines += [f"  note: {n}" for n in ev.notes]
+    return "".join(f"# {line}\n" for line in _wrap(lines))
+
+
+def _wrap(lines: list[str], width: int = 110) -> list[str]:
+    out = []
+    for line in lines:
+        indent = "    " if line.startswith("  ") else "  " if line.startswith("- ") else ""
+        while len(line) > width:
+            cut = line.rfind(" ", 0, width)
+            if cut <= len(indent):
+                break
+            out.append(line[:cut])
+            line = indent + line[cut + 1:]
+        out.append(line)
+    return out
+
+
+def workload_patch(kind: str, namespace: str, name: str, recs: list[Recommendation]) -> dict[str, Any]:
+    """The strategic-merge patch object for one workload."""
+    fragment: dict[str, Any] = {}
+    for r in recs:
+        fragment = merge_fragments(fragment, r.pod_spec_patch)
+    body: dict[str, Any] = fragment
+    for key in reversed(pod_spec_path(kind)):
+        body = {key: body}
+    return {"apiVersion": API_VERSION.get(kind, "apps/v1"), "kind": kind,
+            "metadata": {"name": name, "namespace": namespace}, **body}
+
+
+def _slug(*parts: str) -> str:
+    return re.sub(r"[^a-z0-9.-]+", "-", "--".join(parts).lower()).strip("-")
+
+
+def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], *, base: str | None = None) -> list[Path]:
+    """Write ``directory``: one patch per workload, kustomization.yaml, cluster/ extras and
+    recommendations.json. ``base``: a path (relative to the directory) to the workloads' manifests,
+    written as the kustomization's resource; without it, add your base before ``kubectl apply -k``."""
+    groups: dict[tuple[str, str, str], list[Recommendation]] = defaultdict(list)
+    for r in result.recommendations:
+        if r.pod_spec_patch:
+            groups[(r.target.namespace, r.target.workload_kind, r.target.workload)].append(r)
+    written: list[Path] = []
+    target = Path(directory)
+    with atomic_directory(target) as tmp:
+        names = []
+        for (ns, kind, name), recs in sorted(groups.items()):
+            fname = _slug(ns, kind, name) + ".yaml"
+            text = _comment(recs) + yaml.safe_dump(workload_patch(kind, ns, name, recs), sort_keys=False)
+            (tmp / fname).write_text(text)
+            names.append(fname)
+        extras = [m for r in result.recommendations for m in r.extra_manifests]
+        seen = set()
+        if extras:
+            (tmp / "cluster").mkdir()
+            for m in extras:
+                meta = m.get("metadata", {})
+                fname = _slug(m.get("kind", "object"), meta.get("namespace", ""), meta.get("name", "x")) + ".yaml"
+                if fname in seen:
+                    continue
+                seen.add(fname)
+                (tmp / "cluster" / fname).write_text(
+                    "# Cluster-side configuration some GPU changes need; apply it (and let the node\n"
+                    "# reconfigure) before the workload patches that use it.\n" + yaml.safe_dump(m, sort_keys=False))
+        kust: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+        if base:
+            kust["resources"] = [base]
+        kust["patches"] = [{"path": n} for n in names]
+        head = ("# Generated by kubetune. Each patch changes only the fields named in its comment.\n" +
+                ("" if base else "# Add your workloads' manifests (or your base) under `resources:` before "
+                 "`kubectl apply -k`.\n"))
+        (tmp / "kustomization.yaml").write_text(head + yaml.safe_dump(kust, sort_keys=False))
+        (tmp / "recommendations.json").write_text(json.dumps(
+            {"recommendations": [r.to_dict() for r in result.recommendations],
+             "skipped": [s.row() for s in result.skipped], "notes": result.notes,
+             "cluster_notes": result.cluster_notes}, indent=2, default=str))
+        written = [target / n for n in names]
+    return written
