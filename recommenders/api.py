@@ -46,6 +46,27 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
 
         out.extend(recommend_spot(snapshot, rates, placement=spot_placement))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
+    out.container_order = container_order(snapshot)
+    return out
+
+
+def container_order(snapshot: Snapshot) -> dict[tuple[str, str, str], dict[str, list[str]]]:
+    """Per workload, its containers and init containers in pod-spec order, taken from the newest pod's
+    rows (collectors write a pod's containers in spec order: init containers first, then the rest)."""
+    c = snapshot.containers.with_row_index("_row").with_columns(
+        *[pl.col(k).cast(pl.String) for k in ("namespace", "workload_kind", "workload", "pod", "container")],
+        pl.col("container_type").cast(pl.String))
+    if c.is_empty():
+        return {}
+    newest = c.sort("started_at", nulls_last=False).group_by("namespace", "workload_kind", "workload").agg(
+        pl.col("pod").last())
+    rows = c.join(newest, on=["namespace", "workload_kind", "workload", "pod"]).sort("_row")
+    out: dict[tuple[str, str, str], dict[str, list[str]]] = {}
+    for r in rows.iter_rows(named=True):
+        lists = out.setdefault((r["namespace"], r["workload_kind"], r["workload"]), {"containers": [], "initContainers": []})
+        key = "containers" if r["container_type"] == "app" else "initContainers"
+        if r["container"] not in lists[key]:
+            lists[key].append(r["container"])
     return out
 
 

@@ -113,11 +113,27 @@ def _wrap(lines: list[str], width: int = 110) -> list[str]:
     return out
 
 
-def workload_patch(kind: str, namespace: str, name: str, recs: list[Recommendation]) -> dict[str, Any]:
+def keep_order(fragment: dict[str, Any], order: dict[str, list[str]] | None) -> dict[str, Any]:
+    """List every container of a touched list by name, in pod-spec order: kustomize puts patched
+    items first otherwise, and init-container order is execution order."""
+    if not order:
+        return fragment
+    out = dict(fragment)
+    for key in MERGE_BY_NAME:
+        names = order.get(key) or []
+        if key in out and names and {c["name"] for c in out[key]} <= set(names):
+            patched = {c["name"]: c for c in out[key]}
+            out[key] = [patched.get(n, {"name": n}) for n in names]
+    return out
+
+
+def workload_patch(kind: str, namespace: str, name: str, recs: list[Recommendation],
+                   order: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The strategic-merge patch object for one workload."""
     fragment: dict[str, Any] = {}
     for r in recs:
         fragment = merge_fragments(fragment, r.pod_spec_patch)
+    fragment = keep_order(fragment, order)
     body: dict[str, Any] = fragment
     for key in reversed(pod_spec_path(kind)):
         body = {key: body}
@@ -143,7 +159,8 @@ def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], 
         names = []
         for (ns, kind, name), recs in sorted(groups.items()):
             fname = _slug(ns, kind, name) + ".yaml"
-            text = _comment(recs) + yaml.safe_dump(workload_patch(kind, ns, name, recs), sort_keys=False)
+            text = _comment(recs) + yaml.safe_dump(
+                workload_patch(kind, ns, name, recs, result.container_order.get((ns, kind, name))), sort_keys=False)
             (tmp / fname).write_text(text)
             names.append(fname)
         extras = [m for r in result.recommendations for m in r.extra_manifests]

@@ -135,12 +135,16 @@ class RecommendationSet:
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cluster_notes: dict[str, Any] = field(default_factory=dict)  # e.g. GPUs the cluster could release
+    # (namespace, kind, workload) -> {"containers": [names], "initContainers": [names]} in pod-spec order,
+    # so patches keep the order (kustomize moves patched list items first otherwise)
+    container_order: dict[tuple[str, str, str], dict[str, list[str]]] = field(default_factory=dict)
 
     def extend(self, other: RecommendationSet) -> RecommendationSet:
         self.recommendations += other.recommendations
         self.skipped += other.skipped
         self.notes += [n for n in other.notes if n not in self.notes]
         self.cluster_notes.update(other.cluster_notes)
+        self.container_order.update(other.container_order)
         return self
 
     @property

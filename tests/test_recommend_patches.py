@@ -1,0 +1,163 @@
+"""Emitted patches, built by the real `kubectl kustomize` over the simulator's manifests: they apply,
+validate against the Kubernetes OpenAPI schemas, and change nothing but resources and placement."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from analyzer.paths import sample_snapshot_dir
+from analyzer.simulator.kube_objects import kube_lists
+from analyzer.snapshot import load_snapshot
+from recommenders.api import KINDS, recommend
+from recommenders.patches import merge_fragments, pod_spec_path, write_patches
+from tests.cli_helpers import assert_clean_error, run_cli
+
+KUBECTL = shutil.which("kubectl")
+WORKLOAD_LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
+ALLOWED = {"nodeSelector", "affinity", "tolerations"}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_snapshot(sample_snapshot_dir())
+
+
+@pytest.fixture(scope="module")
+def result(sample):
+    return recommend(sample, kinds=KINDS)
+
+
+def _base(tmp: Path, snap) -> dict[tuple, dict]:
+    lists = kube_lists(snap)
+    items = [i for k in WORKLOAD_LISTS for i in lists[k]["items"]]
+    (tmp / "base").mkdir()
+    (tmp / "base" / "workloads.yaml").write_text(yaml.safe_dump_all(items))
+    (tmp / "base" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
+    return {(i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
+
+
+def _diff(a, b, path=()):
+    """Paths where two JSON-like values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in set(a) | set(b):
+            out += _diff(a.get(k), b.get(k), (*path, k))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += _diff(x, y, (*path, i))
+        return out
+    return [] if a == b else [path]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH (the test command installs it)")
+def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(tmp_path, sample, result):
+    assert result.recommendations, "the sample must produce recommendations"
+    base = _base(tmp_path, sample)
+    written = write_patches(result, tmp_path / "patches", base="../base")
+    assert written and (tmp_path / "patches" / "kustomization.yaml").exists()
+    built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    assert len(docs) == len(base)
+    version = kubernetes_validate.latest_version()
+    patched = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}
+    changed = set()
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+        key = (doc["kind"], doc["metadata"]["namespace"], doc["metadata"]["name"])
+        depth = len(pod_spec_path(doc["kind"]))
+        for path in _diff(base[key], doc):
+            changed.add(key)
+            assert tuple(path[:depth]) == tuple(pod_spec_path(doc["kind"])), (key, path)
+            rest = path[depth:]
+            ok = rest[0] in ALLOWED or (rest[0] in ("containers", "initContainers") and rest[2] == "resources")
+            assert ok, (key, path)
+    assert patched == set(base)
+    targets = {(r.target.workload_kind, r.target.namespace, r.target.workload) for r in result.recommendations}
+    assert changed and changed <= targets
+    for extra in (tmp_path / "patches").glob("cluster/*.yaml"):
+        kubernetes_validate.validate(yaml.safe_load(extra.read_text()), version, strict=True)
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+def test_proposed_values_land_in_the_built_manifests(tmp_path, sample, result):
+    _base(tmp_path, sample)
+    write_patches(result, tmp_path / "patches", base="../base")
+    built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=True)
+    docs = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
+    checked = 0
+    for r in result.recommendations:
+        if r.kind != "rightsize" or r.resource not in ("cpu", "memory"):
+            continue
+        spec = docs[(r.target.workload_kind, r.target.namespace, r.target.workload)]
+        for key in pod_spec_path(r.target.workload_kind):
+            spec = spec[key]
+        lists = spec.get("containers", []) + spec.get("initContainers", [])
+        c = next(c for c in lists if c["name"] == r.target.container)
+        want = r.pod_spec_patch[next(iter(r.pod_spec_patch))][0]["resources"]["requests"][r.resource]
+        assert c["resources"]["requests"][r.resource] == want
+        checked += 1
+    assert checked > 10
+
+
+def test_patch_files_open_with_plain_word_evidence(tmp_path, result):
+    write_patches(result, tmp_path / "p")
+    text = next((tmp_path / "p").glob("*.yaml")).read_text()
+    assert text.startswith("# kubetune recommendation") and "why:" in text and "/month" in text
+    kust = yaml.safe_load((tmp_path / "p" / "kustomization.yaml").read_text())
+    assert kust["kind"] == "Kustomization" and "resources" not in kust
+    assert len(kust["patches"]) == len(list((tmp_path / "p").glob("*.yaml"))) - 1
+    saved = json.loads((tmp_path / "p" / "recommendations.json").read_text())
+    assert len(saved["recommendations"]) == len(result.recommendations)
+
+
+def test_merge_fragments_merges_containers_by_name_and_replaces_other_lists():
+    a = {"containers": [{"name": "app", "resources": {"requests": {"cpu": "100m"}}}], "tolerations": [{"key": "a"}]}
+    b = {"containers": [{"name": "app", "resources": {"requests": {"memory": "64Mi"}, "limits": {"memory": "64Mi"}}},
+                        {"name": "side", "resources": {"requests": {"cpu": "10m"}}}], "tolerations": [{"key": "b"}]}
+    m = merge_fragments(a, b)
+    assert m["containers"][0] == {"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                                               "limits": {"memory": "64Mi"}}}
+    assert m["containers"][1]["name"] == "side" and m["tolerations"] == [{"key": "b"}]
+
+
+def test_cli_recommend_json_records_and_patches(tmp_path):
+    res = run_cli("recommend", "--format", "json", "--patches", tmp_path / "out", "--kind", "rightsize")
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    need = {"namespace", "workload_kind", "workload", "container", "kind", "resource", "current_request",
+            "proposed_request", "current_limit", "proposed_limit", "monthly_saving_usd", "confidence", "reason",
+            "evidence"}
+    assert rows and need <= set(rows[0])
+    assert all(r["kind"] in ("rightsize", "raise-memory") for r in rows)
+    assert (tmp_path / "out" / "kustomization.yaml").exists()
+    again = run_cli("recommend", "--patches", tmp_path / "out", "--kind", "rightsize")
+    assert_clean_error(again, 2, "already exists")
+
+
+def test_cli_recommend_table_and_bad_usage():
+    res = run_cli("recommend", "--kind", "rightsize", "--skipped")
+    assert res.code == 0 and "recommendation(s), net $" in res.out and "skip:rightsize" in res.out
+    assert_clean_error(run_cli("recommend", "--risk", "0.9"), 2, "--risk must be between 0 and 0.5")
+    assert_clean_error(run_cli("recommend", "--kind", "magic"), 2, "unknown recommendation kind")
+    assert_clean_error(run_cli("recommend", "--cpu-limit-ratio", "0.5"), 2, "--cpu-limit-ratio must be at least 1")
+
+
+def test_cli_recommend_on_imported_usage_says_savings_are_fallback_rates(tmp_path, sample):
+    usage = sample.usage.filter(sample.usage["workload"].cast(str).is_in(["cart", "orders"]))
+    path = tmp_path / "usage.parquet"
+    usage.write_parquet(path)
+    imp = run_cli("import", path, "--out", tmp_path / "snap")
+    assert imp.code == 0, imp.err
+    res = run_cli("recommend", "--snapshot", tmp_path / "snap", "--format", "csv")
+    assert res.code == 0, res.err
+    assert "fallback" in res.err and res.out.count("\n") > 1
