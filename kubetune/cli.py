@@ -643,7 +643,7 @@ def recommend(
                 lambda s: _human_value(s["resource"], s["current_request"]), return_dtype=pl.String).alias("now"),
             pl.struct("resource", "proposed_request").map_elements(
                 lambda s: _human_value(s["resource"], s["proposed_request"]), return_dtype=pl.String).alias("proposed"),
-            pl.col("reason").str.split(";").list.first().str.slice(0, 60).alias("why"),
+            pl.col("reason").str.split(";").list.first().str.slice(0, 44).alias("why"),
         ).select("workload", "container", "kind", "resource", "now", "proposed", "monthly_saving_usd",
                  "confidence_label", "why")
         total = result.monthly_saving_usd
@@ -654,9 +654,9 @@ def recommend(
         if not skipped and result.skipped and out is None:
             _note("Skipped most often: " + "; ".join(skip_summary(result)))
     gpu = result.cluster_notes.get("gpu")
-    if isinstance(gpu, dict) and gpu.get("releasable") is not None and out is None and format is Format.table:
-        _note(f"GPUs: {gpu.get('requested')} requested now, about {gpu.get('needed')} needed after the GPU changes; "
-              f"{gpu.get('releasable')} could be released.")
+    if isinstance(gpu, dict) and gpu.get("gpus_released") is not None and out is None and format is Format.table:
+        _note(f"GPUs: {gpu['gpus_needed_now']} in use by GPU workloads now, about {gpu['gpus_needed_after']} after the "
+              f"GPU changes; up to {gpu['gpus_released']} could be released (packing estimate).")
 
 
 @app.command()
