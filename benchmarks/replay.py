@@ -45,7 +45,9 @@ PEERS = ("krr-simple", "vpa")
 TARGET_REDUCTION = 0.10
 
 Method = Callable[[pl.DataFrame, Snapshot | None], pl.DataFrame]
-POLICY: dict[str, object] = {}  # keyword arguments for proposed_requests (--policy key=value)
+# keyword arguments for proposed_requests (--policy key=value). The replay holds replica counts fixed and
+# the peers size every container, so kubetune sizes HPA-scaled ones too and has no churn threshold.
+POLICY: dict[str, object] = {"hpa": "allow", "min_change": 0.0}
 
 
 def _sibling(name: str):

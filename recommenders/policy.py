@@ -23,6 +23,9 @@ class RightsizePolicy:
     * ``cpu_limit_ratio``: None = no CPU limit proposed (the default: CPU limits throttle), or
       limit = request x ratio. ``memory_limit``: "request" (limit = request, the safe default) or
       "keep" (leave the limit alone unless it is below the new request).
+    * ``half_life_hours``: recent demand weighs more (a sample's weight halves every so many hours;
+      None = all history alike); ``min_post_change_hours``: a change point is used only once this
+      much history follows it (younger ones are noted, the whole window is used).
     * floors, ``min_change`` (no churn for small differences), ``min_history_hours`` (too little
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
@@ -43,6 +46,8 @@ class RightsizePolicy:
     oom_bump_ratio: float = 1.2
     oom_min_bump: int = 100 * MIB
     use_drift: bool = True
+    min_post_change_hours: float = 72.0
+    half_life_hours: float | None = 72.0
     hpa: str = "skip"
 
     def __post_init__(self) -> None:

@@ -13,11 +13,12 @@ How one container's proposal is made (all containers at once, as Polars expressi
   ``risk_mode="cluster"`` the accepted share of pod-hours above request (``risk``) is spent where
   it saves the most cores (a Lagrangian choice per container: steady containers get a high level
   cheaply, bursty ones a lower level, none above ``max_risk``); with ``"workload"`` every
-  container gets the lowest level whose calibrated risk is within ``risk``. A growth trend
-  (memory leak, rising load) scales the value by the trend extrapolated over the horizon.
+  container gets the lowest level whose calibrated risk is within ``risk``. Samples are weighted by
+  recency (``half_life_hours``). A growth trend (memory leak, rising load) adds its weekly growth
+  extrapolated over the horizon.
 * **Memory: peak plus a per-container margin.** max(observed peak, trend-extrapolated peak) x
-  (1 + margin), the margin growing with how much the container's daily peaks vary (a z-score for
-  ``memory_risk``), at least ``memory_margin``. OOM-killed containers follow VPA's rule
+  (1 + margin), the margin scaled by how far the container's daily peaks sit below its peak and
+  calibrated out of sample for ``memory_risk`` (see ``_memory_stats``), at least ``memory_margin``. OOM-killed containers follow VPA's rule
   (max(used + 100 MiB, used x 1.2) with used = max(peak, limit at the OOM)) and never get less
   than they have: if that is more than today, the recommendation is ``raise-memory``.
 * **Edges.** Floors, rounding up to human values, no churn below ``min_change``; HPA-scaled
@@ -28,7 +29,6 @@ How one container's proposal is made (all containers at once, as Polars expressi
 from __future__ import annotations
 
 from datetime import datetime
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -72,61 +72,74 @@ def current_resources(snapshot: Snapshot) -> pl.DataFrame:
     )
 
 
-def change_points(snapshot: Snapshot) -> pl.DataFrame:
-    """Per (KEY, resource): the last level/variance change point and whether a growth trend runs."""
-    drift = _str_keys(detect_drift(snapshot))
-    drift = drift.filter(pl.col("resource").is_in(["cpu", "memory"]))
+def change_points(snapshot: Snapshot, min_post_hours: float = 72.0) -> pl.DataFrame:
+    """Per (KEY, resource): the last level/variance change point with at least ``min_post_hours`` of
+    history after it (``since``), whether a younger one exists (``recent_change``: noted, not used,
+    since a few hours cannot size a container), and a growth trend's weekly growth, if any."""
+    drift = _str_keys(detect_drift(snapshot)).filter(pl.col("resource").is_in(["cpu", "memory"]))
+    end = snapshot.manifest.end
+    old_enough = (pl.lit(end) - pl.col("timestamp")).dt.total_seconds() / 3600.0 >= min_post_hours
+    change = pl.col("kind").is_in(CHANGE_KINDS)
     return drift.group_by([*KEY, "resource"]).agg(
-        pl.col("timestamp").filter(pl.col("kind").is_in(CHANGE_KINDS)).max().alias("since"),
-        pl.col("kind").filter(pl.col("kind").is_in(CHANGE_KINDS)).last().alias("drift_kind"),
-        # trend growth per horizon, relative to the level at the end of the fit
-        ((pl.col("after") - pl.col("before")) / pl.col("after").clip(lower_bound=1e-12))
-        .filter(pl.col("kind") == "growth_trend").max().alias("trend_growth"),
+        pl.col("timestamp").filter(change & old_enough).max().alias("since"),
+        pl.col("kind").filter(change & old_enough).last().alias("drift_kind"),
+        (change & ~old_enough).any().alias("recent_change"),
+        # growth over the trend window (a week), in the resource's unit
+        (pl.col("after") - pl.col("before")).filter(pl.col("kind") == "growth_trend").max().alias("trend_growth"),
     )
 
 
-def _windowed(usage: pl.DataFrame, changes: pl.DataFrame, policy: RightsizePolicy, step_h: float) -> pl.DataFrame:
-    """Usage joined with its series' change point; ``use`` marks samples after it when enough remain."""
-    u = usage.join(changes.select(*KEY, "resource", "since"), on=[*KEY, "resource"], how="left")
-    end = pl.col("timestamp").max().over([*KEY, "resource"])
-    post_h = ((end - pl.col("since")).dt.total_seconds() / 3600.0 + step_h)
-    enough = pl.col("since").is_not_null() & (post_h >= policy.min_history_hours)
+def _windowed(usage: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
+    """Usage joined with its series' change point; ``use`` marks the samples after it."""
+    u = usage.join(changes.select(*KEY, "resource", "since", "recent_change"), on=[*KEY, "resource"], how="left")
     return u.with_columns(
-        pl.when(enough).then(pl.col("since")).otherwise(None).alias("since"),
-        (pl.col("since").is_not_null() & ~enough).alias("_recent_change"),
-    ).with_columns(
+        pl.col("recent_change").fill_null(False).alias("_recent_change"),
         (pl.col("since").is_null() | (pl.col("timestamp") >= pl.col("since"))).alias("use"),
     )
 
 
 # -- CPU ------------------------------------------------------------------------------------------
 
-def _cpu_stats(u: pl.DataFrame, step_h: float) -> pl.DataFrame:
-    """Per container: the quantile grid of pooled per-pod CPU samples after the change point, the
-    holdout grid (first 70%) and exceedances on the last 30%, hours, pods and quality."""
+def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, prefix: str) -> pl.DataFrame:
+    """Per container: recency-weighted quantiles of the samples at every level (weight halves every
+    ``half_life_h`` hours before ``end``; None = unweighted)."""
+    age_h = (end - pl.col("timestamp")).dt.total_seconds() / 3600.0
+    w = (pl.lit(0.5) ** (age_h / half_life_h)) if half_life_h else pl.lit(1.0)
+    ranked = df.with_columns(w.alias("_w")).sort([*KEY, "value"]).with_columns(
+        (pl.col("_w").cum_sum().over(KEY) / pl.col("_w").sum().over(KEY)).alias("_cw"))
+    return ranked.group_by(KEY).agg(
+        *[(pl.col("value").filter(pl.col("_cw") >= q - 1e-12).first() if q < 1 else pl.col("value").max())
+          .alias(prefix + _qcol(q)) for q in LEVELS])
+
+
+def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.DataFrame:
+    """Per container: the (recency-weighted) quantile grid of pooled per-pod CPU samples after the
+    change point, the same grid fitted on the first 70% only and its exceedances on the last 30%,
+    hours, pods and quality."""
     cpu = u.filter((pl.col("resource") == "cpu") & pl.col("use"))
     t0 = pl.col("timestamp").min().over(KEY)
     t1 = pl.col("timestamp").max().over(KEY)
-    cut = t0 + (t1 - t0) * (1 - HOLDOUT)
-    cpu = cpu.with_columns((pl.col("timestamp") < cut).alias("_fit"))
-    grid = cpu.group_by(KEY).agg(
-        *[pl.col("value").quantile(q, "higher").alias(_qcol(q)) for q in LEVELS],
-        *[pl.col("value").filter(pl.col("_fit")).quantile(q, "higher").alias("h" + _qcol(q)) for q in LEVELS],
+    cpu = cpu.with_columns((t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_cut"), t1.alias("_end"))
+    cpu = cpu.with_columns((pl.col("timestamp") < pl.col("_cut")).alias("_fit"))
+    info = cpu.group_by(KEY).agg(
         pl.len().alias("samples"),
         pl.col("timestamp").n_unique().alias("stamps"),
         pl.col("timestamp").min().alias("cpu_start"),
         pl.col("timestamp").max().alias("cpu_end"),
         pl.col("since").first().alias("cpu_since"),
         pl.col("_recent_change").any().alias("cpu_recent_change"),
+        *[pl.col("value").quantile(q, "higher").alias(f"raw{_qcol(q)}") for q in (0.5, 0.95, 0.99)],
     )
-    # out-of-sample exceedance of each holdout level on the last 30%
+    grid = _weighted_grid(cpu, pl.col("_end"), half_life_h, "").join(
+        _weighted_grid(cpu.filter(pl.col("_fit")), pl.col("_cut"), half_life_h, "h"), on=KEY, how="left")
+    # out-of-sample exceedance of each level fitted on the first 70%, counted on the last 30%
     held = cpu.filter(~pl.col("_fit")).join(grid.select(*KEY, *["h" + _qcol(q) for q in LEVELS]), on=KEY)
     exceed = held.group_by(KEY).agg(
         pl.len().alias("held_n"),
         *[(pl.col("value") > pl.col("h" + _qcol(q))).sum().alias("x" + _qcol(q)) for q in LEVELS],
     )
     span_h = ((pl.col("cpu_end") - pl.col("cpu_start")).dt.total_seconds() / 3600.0 + step_h)
-    return grid.join(exceed, on=KEY, how="left").with_columns(
+    return info.join(grid, on=KEY).join(exceed, on=KEY, how="left").with_columns(
         span_h.alias("cpu_hours"),
         (pl.col("samples") / pl.col("stamps")).alias("avg_pods"),
         (pl.col("stamps") * step_h / span_h).clip(upper_bound=1.0).alias("coverage"),
@@ -178,18 +191,37 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk_by_level: np.ndarr
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.DataFrame, z: float, step_h: float) -> pl.DataFrame:
-    """Per container: whole-window peak, daily peaks after the change point and their variation."""
+def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.DataFrame:
+    """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
+
+    The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
+    container is the spread of its daily peaks, (peak - median daily peak) / peak: a flat container
+    needs almost none, a swinging one more. The factor is calibrated out of sample, pooled over all
+    containers: fit on the first 70% of each container's days, see by how much the later days' max
+    beat that fit's peak, in units of the fit's spread, and take the (1 - memory_risk) quantile.
+    """
     mem = u.filter(pl.col("resource") == "memory")
     per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first())
     daily = per_t.filter(pl.col("use")).group_by([*KEY, pl.col("timestamp").dt.truncate("1d").alias("day")]).agg(
         pl.col("value").max().alias("peak"), pl.len().alias("n"))
     # only days with most of their samples count for variation (a half day has a lower peak)
-    full = daily.filter(pl.col("n") >= pl.col("n").max().over(KEY) * 0.5)
+    full = daily.filter(pl.col("n") >= pl.col("n").max().over(KEY) * 0.5).with_columns(
+        (pl.col("day").rank("dense").over(KEY) <= (pl.len().over(KEY) * (1 - HOLDOUT)).ceil()).alias("_fit"))
     var = full.group_by(KEY).agg(
         pl.col("peak").mean().alias("daily_mean"), pl.col("peak").std().alias("daily_sd"), pl.len().alias("days"),
         pl.col("peak").median().alias("daily_median"),
+        pl.col("peak").filter(pl.col("_fit")).max().alias("_fit_peak"),
+        pl.col("peak").filter(pl.col("_fit")).median().alias("_fit_median"),
+        pl.col("peak").filter(~pl.col("_fit")).max().alias("_held_max"),
+    ).with_columns(
+        ((pl.col("_fit_peak") - pl.col("_fit_median")) / pl.col("_fit_peak").clip(lower_bound=1.0))
+        .clip(lower_bound=0.01).alias("_fit_spread"),
+        ((pl.col("daily_mean").is_not_null()) & (pl.col("days") >= 4)).alias("_calibrates"),
     )
+    cal = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
+        ((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
+         / pl.col("_fit_spread")).alias("r"))
+    factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
     peak = per_t.group_by(KEY).agg(
         pl.col("value").max().alias("mem_peak"),
         pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
@@ -199,8 +231,10 @@ def _memory_stats(u: pl.DataFrame, z: float, step_h: float) -> pl.DataFrame:
         pl.col("timestamp").min().alias("mem_start"),
         pl.col("timestamp").max().alias("mem_end"),
     )
+    spread = ((pl.col("mem_peak") - pl.col("daily_median")) / pl.col("mem_peak").clip(lower_bound=1.0)).clip(0.0, 1.0)
     return peak.join(var, on=KEY, how="left").with_columns(
-        (z * pl.col("daily_sd").fill_null(0) / pl.col("daily_mean").clip(lower_bound=1.0)).alias("_cv_margin"),
+        (pl.lit(factor) * spread).alias("_cv_margin"),
+        pl.lit(factor).alias("_margin_factor"),
         ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
     )
 
@@ -246,12 +280,12 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     usage = usage.filter(pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
-    changes = change_points(snapshot) if policy.use_drift else pl.DataFrame(
+    changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours)) if policy.use_drift else pl.DataFrame(
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
-                "drift_kind": pl.String, "trend_growth": pl.Float64})
-    u = _windowed(usage, changes, policy, step_h)
+                "drift_kind": pl.String, "recent_change": pl.Boolean, "trend_growth": pl.Float64})
+    u = _windowed(usage, changes)
 
-    cpu = _cpu_stats(u, step_h)
+    cpu = _cpu_stats(u, step_h, policy.half_life_hours)
     risk_by_level = calibrated_risk(cpu)
     grid = cpu.select([_qcol(q) for q in LEVELS]).to_numpy().astype(float) if cpu.height else np.zeros((0, len(LEVELS)))
     eligible = (cpu["cpu_hours"].to_numpy() >= policy.min_history_hours) if cpu.height else np.zeros(0, bool)
@@ -264,11 +298,10 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         pl.Series("cpu_base", grid[np.arange(cpu.height), idx] if cpu.height else np.zeros(0)),
     ).select(*KEY, "cpu_level", "cpu_risk", "cpu_base", "samples", "cpu_hours", "avg_pods", "coverage", "cpu_start",
              "cpu_end", "cpu_since", "cpu_recent_change",
-             *[pl.col(_qcol(q)).alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
+             *[pl.col(f"raw{_qcol(q)}").alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
-    z = NormalDist().inv_cdf(1 - policy.memory_risk)
-    mem = _memory_stats(u, z, step_h)
+    mem = _memory_stats(u, policy.memory_risk, step_h)
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):
@@ -282,18 +315,19 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     table = table.with_columns(pl.col("ooms").fill_null(0), pl.col("container_type").fill_null("app"),
                                pl.lit(step_h).alias("_step_h"))
 
-    growth = {r: (1 + pl.col(f"{r}_trend").fill_null(0).clip(0, 1.0) * HORIZON_DAYS / 7.0) for r in ("cpu", "memory")}
+    # a steady trend adds its weekly growth over the horizon on top of today's value (never subtracts)
+    growth = {r: pl.col(f"{r}_trend").fill_null(0).clip(lower_bound=0) * HORIZON_DAYS / 7.0 for r in ("cpu", "memory")}
     margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
     used_at_oom = pl.max_horizontal(pl.col("mem_peak"), pl.col("oom_limit"), pl.col("memory_request"))
     oom_need = pl.max_horizontal(used_at_oom + policy.oom_min_bump, used_at_oom * policy.oom_bump_ratio)
-    mem_base = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") * growth["memory"]) * (1 + margin)
+    mem_base = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"]) * (1 + margin)
     mem_prop = pl.when(pl.col("ooms") > 0).then(
         pl.max_horizontal(mem_base, oom_need, pl.col("memory_limit"), pl.col("memory_request"))).otherwise(mem_base)
     table = table.with_columns(
         margin.alias("memory_margin"),
-        round_cpu(pl.max_horizontal(pl.col("cpu_base") * growth["cpu"], pl.lit(policy.cpu_floor))).alias("proposed_cpu_request"),
+        round_cpu(pl.max_horizontal(pl.col("cpu_base") + growth["cpu"], pl.lit(policy.cpu_floor))).alias("proposed_cpu_request"),
         round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("proposed_memory_request"),
-        (growth["cpu"] > 1.0).alias("cpu_grew"), (growth["memory"] > 1.0).alias("memory_grew"),
+        (growth["cpu"] > 0).alias("cpu_grew"), (growth["memory"] > 0).alias("memory_grew"),
     )
     ratio = policy.cpu_limit_ratio
     cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
@@ -453,11 +487,11 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
     if resource == "cpu" and since is not None:
         notes.append(f"CPU behaviour changed ({drift}) at {since:%Y-%m-%d %H:%M} UTC; only the history after it was used")
     elif resource == "cpu" and row.get("cpu_recent_change"):
-        notes.append("a CPU change point is too recent to size from alone; the whole window was used")
+        notes.append("CPU behaviour changed again recently, too recently to size from alone; it was not used")
     if resource == "memory" and drift:
         notes.append(f"memory behaviour changed ({drift}); the whole window's peak is kept as a floor")
     if row.get(f"{resource}_grew"):
-        notes.append(f"{resource} grows steadily (trend +{row[f'{resource}_trend']:.0%} per week); the value is "
+        notes.append(f"{resource} grows steadily (+{_fmt(resource, row[f'{resource}_trend'])} per week); the value is "
                      f"extrapolated over {HORIZON_DAYS:g} days")
     if cur is None:
         notes.append(f"no {resource} request is set today (BestEffort/Burstable): setting one adds cost but "
@@ -488,10 +522,13 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
         reason = (f"OOM-killed {ooms} time(s): VPA's bump (max(used + 100Mi, used x 1.2)) over the peak "
                   f"{format_memory(peak)} and the limit at the kill; never less than today")
     else:
-        reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (daily peaks vary "
-                  f"{(row.get('daily_sd') or 0) / max(row.get('daily_mean') or 1, 1):.1%}); request = limit")
+        spread = (peak - (row.get("daily_median") or peak)) / max(peak, 1.0)
+        reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (its daily peaks sit "
+                  f"{spread:.0%} below the peak; margin calibrated for {policy.memory_risk:.0%} risk of a higher "
+                  "peak next week); request = limit")
     reason += f"; now {_fmt('memory', cur) if cur is not None else 'unset'} -> {_fmt('memory', prop)}"
-    forecast = {"peak": peak * (1 + (row.get("memory_trend") or 0))} if row.get("memory_grew") else {}
+    forecast = ({"peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
+                if row.get("memory_grew") else {})
     return Evidence(reason=reason, history_start=_ts(row.get("mem_start")), history_end=_ts(row.get("mem_end")),
                     history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
                     forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),
