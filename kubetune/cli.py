@@ -527,18 +527,6 @@ class SpotPlacement(str, Enum):
     selector = "selector"
 
 
-def _human_value(resource: str, value: object) -> str:
-    from analyzer.units import format_cpu, format_memory  # noqa: PLC0415
-
-    if value is None:
-        return "-"
-    if resource == "cpu":
-        return format_cpu(value)
-    if resource == "memory":
-        return format_memory(value)
-    return f"{value:g}"
-
-
 @app.command()
 def recommend(
     snapshot: SnapshotOpt = None,
@@ -605,7 +593,7 @@ def recommend(
     """
     from recommenders.api import KINDS as KNOWN_KINDS  # noqa: PLC0415
     from recommenders.api import recommend as run, recommendations_frame, skip_summary  # noqa: PLC0415
-    from recommenders.patches import write_patches  # noqa: PLC0415
+    from recommenders.patches import human_value, write_patches  # noqa: PLC0415
     from recommenders.policy import RightsizePolicy  # noqa: PLC0415
 
     kinds = tuple(k.strip() for part in (kind or list(KNOWN_KINDS)) for k in part.split(",") if k.strip())
@@ -640,9 +628,9 @@ def recommend(
         shown = frame.with_columns(
             pl.concat_str(pl.col("namespace"), pl.col("workload_kind"), pl.col("workload"), separator="/").alias("workload"),
             pl.struct("resource", "current_request").map_elements(
-                lambda s: _human_value(s["resource"], s["current_request"]), return_dtype=pl.String).alias("now"),
+                lambda s: human_value(s["resource"], s["current_request"], "-"), return_dtype=pl.String).alias("now"),
             pl.struct("resource", "proposed_request").map_elements(
-                lambda s: _human_value(s["resource"], s["proposed_request"]), return_dtype=pl.String).alias("proposed"),
+                lambda s: human_value(s["resource"], s["proposed_request"], "-"), return_dtype=pl.String).alias("proposed"),
             pl.col("reason").str.split(";").list.first().str.slice(0, 44).alias("why"),
         ).select("workload", "container", "kind", "resource", "now", "proposed", "monthly_saving_usd",
                  "confidence_label", "why")

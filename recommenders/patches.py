@@ -56,9 +56,10 @@ def merge_fragments(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _value(resource: str, v: float | None) -> str:
+def human_value(resource: str, v: float | None, missing: str = "unset") -> str:
+    """A base-unit value as people write it: ``250m``, ``512Mi``, ``2`` (devices)."""
     if v is None:
-        return "unset"
+        return missing
     if resource == "cpu":
         return format_cpu(v)
     if resource == "memory":
@@ -77,10 +78,10 @@ def _comment(recs: list[Recommendation]) -> str:
         if r.kind == "spot":
             head = f"- {who}: move to spot capacity"
         else:
-            head = (f"- {who} {r.resource} request {_value(r.resource, r.current_request)} -> "
-                    f"{_value(r.resource, r.proposed_request)}")
+            head = (f"- {who} {r.resource} request {human_value(r.resource, r.current_request)} -> "
+                    f"{human_value(r.resource, r.proposed_request)}")
             if r.proposed_limit != r.current_limit:
-                head += f", limit {_value(r.resource, r.current_limit)} -> {_value(r.resource, r.proposed_limit)}"
+                head += f", limit {human_value(r.resource, r.current_limit)} -> {human_value(r.resource, r.proposed_limit)}"
         head += f" ({r.kind}, ${r.monthly_saving_usd:,.2f}/month, confidence {r.confidence_label})"
         lines.append(head)
         ev = r.evidence
@@ -90,7 +91,7 @@ def _comment(recs: list[Recommendation]) -> str:
                          f"({ev.history_hours:.0f} h)" + (f", after the change at {ev.post_drift_start:%Y-%m-%d %H:%M}"
                                                           if ev.post_drift_start else ""))
         if ev.observed:
-            obs = ", ".join(f"{k} {_value(r.resource, v) if r.resource in ('cpu', 'memory') else f'{v:.3g}'}"
+            obs = ", ".join(f"{k} {human_value(r.resource, v) if r.resource in ('cpu', 'memory') else f'{v:.3g}'}"
                             for k, v in ev.observed.items())
             lines.append(f"  observed: {obs}")
         if ev.ooms:
