@@ -6,6 +6,8 @@ All models: ``fit(Y)`` with ``Y`` float (n_series, n_hours), NaN = gap; ``predic
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -14,8 +16,6 @@ from forecasting.series import fill_gaps
 
 DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 DAY, WEEK = 24, 168
-N_FEATURES = 18
-SPREAD = 16  # index of the last week's scaled standard deviation in the feature vector
 
 
 def _finish(pred: np.ndarray) -> np.ndarray:
@@ -56,7 +56,8 @@ class SeasonalNaive(BaseEstimator):
         if F.shape[1] > p:
             err = F[:, p:] - F[:, :-p]
             err = np.where(obs[:, p:] & obs[:, :-p], err, np.nan)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-gap series: NaN, then 0 below
                 q = np.nanquantile(err, list(self.quantiles), axis=1).T if err.size else None
             self.offsets_ = np.nan_to_num(q, nan=0.0) if q is not None else np.zeros((F.shape[0], len(self.quantiles)))
         else:
@@ -83,12 +84,9 @@ class HistoricalPercentile(BaseEstimator):
     def fit(self, Y, y=None):
         Yc = np.asarray(Y, dtype=float)
         Yc = np.where(np.isfinite(Yc) & (Yc >= 0), Yc, np.nan)[:, -self.window:]
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                q = np.nanquantile(Yc, list(self.quantiles), axis=1).T if Yc.shape[1] else np.full((Yc.shape[0], len(self.quantiles)), np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-gap series: NaN, then 0 below
+            q = np.nanquantile(Yc, list(self.quantiles), axis=1).T if Yc.shape[1] else np.full((Yc.shape[0], len(self.quantiles)), np.nan)
         self.levels_ = np.nan_to_num(q, nan=0.0)
         return self
 
@@ -96,57 +94,88 @@ class HistoricalPercentile(BaseEstimator):
         return _finish(np.repeat(self.levels_[:, None, :], self.horizon, axis=1))
 
 
-def _features(F: np.ndarray, t0: int, h: np.ndarray, hour0: int, scale: np.ndarray) -> np.ndarray:
-    """Feature tensor (n, len(h), k) for targets t0-1+h, using only F[:, :t0]."""
-    n = F.shape[0]
-    H = len(h)
-    hist = F[:, max(0, t0 - WEEK):t0] / scale[:, None]
-    last = F[:, max(0, t0 - DAY):t0] / scale[:, None]
+def _window_scale(Yn: np.ndarray, F: np.ndarray, t0: int, window: int) -> np.ndarray:
+    """Per-series scale: observed mean of the last ``window`` hours before t0 (the backtest's normaliser),
+    else the filled window's max, else 1."""
+    lo = max(0, t0 - window)
+    raw = Yn[:, lo:t0]
+    cnt = (~np.isnan(raw)).sum(axis=1)
+    mean = np.where(cnt > 0, np.nansum(raw, axis=1) / np.maximum(cnt, 1), 0.0)
+    mx = F[:, lo:t0].max(axis=1) if t0 > lo else np.zeros(F.shape[0])
+    return np.where(mean > 0, mean, np.where(mx > 0, mx, 1.0))
+
+
+def _features(F: np.ndarray, Yn: np.ndarray, t0: int, h: np.ndarray, hour0: int, quantiles, window: int):
+    """Feature tensor (n, len(h), k) for targets t0-1+h from F[:, :t0] only, scaled per series, and the scale.
+
+    The first ``2 + 2 * len(quantiles)`` per-target columns after the calendar ones are the baselines the
+    model corrects: the window's quantiles (what KRR/VPA use) and the hour-of-day profile's quantiles.
+    Layout: hour, dow, h, lag 1 d, lag 1 w, profile mean, profile max, profile q (k), window q (k), stats.
+    """
+    n, H = F.shape[0], len(h)
+    qs = list(quantiles)
+    sc = _window_scale(Yn, F, t0, window)
+    W = F[:, max(0, t0 - window):t0] / sc[:, None]
+    if W.shape[1] == 0:
+        W = np.zeros((n, 1))
     tau = t0 - 1 + h
-    hour = (hour0 + tau) % DAY
-    dow = ((hour0 + tau) // DAY) % 7
-    # hour-of-day profile over the last week (mean and max by phase)
-    nd = hist.shape[1] // DAY
+    nd = W.shape[1] // DAY
     if nd >= 1:
-        prof = hist[:, hist.shape[1] - nd * DAY:].reshape(n, nd, DAY)
-        phase0 = (t0 - nd * DAY) % DAY  # absolute index of prof's first column mod 24
-        cols = (tau - (t0 - nd * DAY)) % DAY
-        pmean = prof.mean(axis=1)[:, cols]
-        pmax = prof.max(axis=1)[:, cols]
-        del phase0
+        P = W[:, W.shape[1] - nd * DAY:].reshape(n, nd, DAY)
+        c = (tau - (t0 - nd * DAY)) % DAY
+        prof = [P.mean(axis=1)[:, c], P.max(axis=1)[:, c], *[p[:, c] for p in np.quantile(P, qs, axis=1)]]
     else:
-        pmean = np.repeat(last.mean(axis=1, keepdims=True), H, axis=1)
-        pmax = np.repeat(last.max(axis=1, keepdims=True), H, axis=1)
-    lag_d = _seasonal_lag(F, t0, h, DAY) / scale[:, None]
-    lag_w = _seasonal_lag(F, t0, h, WEEK) / scale[:, None] if t0 >= WEEK else lag_d
-    stats = np.stack(
-        [last.mean(1), last.max(1), last.std(1), hist.mean(1), hist.max(1), *np.quantile(hist, [0.5, 0.9, 0.95, 0.99], axis=1), hist.std(1),
-         last[:, -1]], axis=1
-    )
-    cols = [
-        np.broadcast_to(hour[None, :], (n, H)),
-        np.broadcast_to(dow[None, :], (n, H)),
-        np.broadcast_to(h[None, :], (n, H)),
-        lag_d, lag_w, pmean, pmax,
-    ] + [np.repeat(stats[:, i:i + 1], H, axis=1) for i in range(stats.shape[1])]
-    return np.stack(cols, axis=-1).astype(np.float32)
+        prof = [np.repeat(np.quantile(W, q, axis=1)[:, None], H, axis=1) for q in [0.5, 1.0, *qs]]
+    lag_d = _seasonal_lag(F, t0, h, DAY) / sc[:, None]
+    lag_w = _seasonal_lag(F, t0, h, WEEK) / sc[:, None] if t0 >= WEEK else lag_d
+    stats = [*np.quantile(W, qs, axis=1), W.max(axis=1), W.std(axis=1)]
+    for w in (WEEK, DAY, 6):
+        x = W[:, -w:]
+        stats += [x.mean(axis=1), np.quantile(x, 0.95, axis=1), x.max(axis=1)]
+    d = W[:, DAY:] - W[:, :-DAY] if W.shape[1] > DAY else np.zeros((n, 1))
+    stats += [*np.quantile(d, [0.05, 0.5, 0.95], axis=1), W[:, -1], np.full(n, min(t0, window) / window)]
+    per_t = [np.broadcast_to(((hour0 + tau) % DAY)[None, :], (n, H)),
+             np.broadcast_to((((hour0 + tau) // DAY) % 7)[None, :], (n, H)),
+             np.broadcast_to(h[None, :], (n, H)), lag_d, lag_w, *prof]
+    X = np.empty((n, H, len(per_t) + len(stats)), np.float32)
+    for i, col in enumerate(per_t):
+        X[:, :, i] = col
+    for j, col in enumerate(stats):
+        X[:, :, len(per_t) + j] = col[:, None]
+    return X, sc
+
+
+def _baseline_cols(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices, per quantile, of the hour-of-day profile quantile and of the window quantile."""
+    prof = 7 + np.arange(k)
+    return prof, 7 + k + np.arange(k)
 
 
 class GlobalQuantileForecaster(BaseEstimator):
-    """One HistGradientBoosting quantile model per quantile, shared by all series (global model).
+    """Global quantile model (one HistGradientBoosting quantile regressor per quantile, all series at
+    once) that learns corrections to the baselines, blended with them and calibrated out of fold.
 
-    Targets are scaled per series by the 99th percentile of the last week before the origin. Training rows come
-    from several rolling origins inside the history (subsampled to ``max_rows``); the last
-    ``calibration_hours`` are held out for split-conformal adjustment of each quantile, after which
-    optionally the model is refit on all origins (``refit=True``; off by default for speed, and the
-    conformal adjustment then belongs to the model that is used). Series with fewer than ``min_history``
-    observed hours use the daily seasonal-naive baseline (``model_`` says which).
+    - Targets and features are scaled per series by the observed mean of the last ``window`` hours
+      before each origin, so the training loss is the backtest's normalised pinball loss.
+    - Features: calendar (hour, weekday, horizon), same-hour lags (1 d, 1 w), hour-of-day profile
+      (mean, max, quantiles) and window quantiles -- the seasonal and KRR/VPA baselines -- plus
+      window / week / day / 6 h level statistics and daily-difference quantiles.
+    - Training rows come from up to ``n_origins`` rolling origins covering the whole history (each
+      origin's targets are the hours after it, inside the history; series subsampled per origin to
+      stay within ``max_rows``).
+    - Series are split in two folds; one model per fold and quantile, each predicting the other fold,
+      so every training row has an out-of-fold forecast. The forecast is the weighted mean
+      (``blend``: model, window quantile, hour-of-day profile quantile) and, with ``calibrate``, is
+      multiplied per quantile by the factor that makes out-of-fold coverage equal the quantile
+      (split-conformal on held-out series, scale-free). Prediction averages the two fold models.
+    - Series with fewer than ``min_history`` observed hours use the daily seasonal-naive baseline
+      (``model_`` says which).
     """
 
     def __init__(self, quantiles=DEFAULT_QUANTILES, horizon: int = WEEK, max_iter: int = 60,
-                 learning_rate: float = 0.1, max_leaf_nodes: int = 31, max_rows: int = 80_000,
-                 n_origins: int = 8, calibration_hours: int = WEEK, min_history: int = 3 * DAY,
-                 refit: bool = False, hour0: int = 0, random_state: int = 0):
+                 learning_rate: float = 0.1, max_leaf_nodes: int = 31, max_rows: int = 150_000,
+                 n_origins: int = 28, window: int = 14 * DAY, blend=(1.0, 1.0, 1.0), calibrate: bool = True,
+                 min_history: int = 3 * DAY, hour0: int = 0, random_state: int = 0):
         self.quantiles = quantiles
         self.horizon = horizon
         self.max_iter = max_iter
@@ -154,106 +183,90 @@ class GlobalQuantileForecaster(BaseEstimator):
         self.max_leaf_nodes = max_leaf_nodes
         self.max_rows = max_rows
         self.n_origins = n_origins
-        self.calibration_hours = calibration_hours
+        self.window = window
+        self.blend = blend
+        self.calibrate = calibrate
         self.min_history = min_history
-        self.refit = refit
         self.hour0 = hour0
         self.random_state = random_state
 
-    # -- helpers
-    def _scale(self, F, t0):
-        s = np.quantile(F[:, max(0, t0 - WEEK):t0], 0.99, axis=1) if t0 > 0 else np.zeros(F.shape[0])
-        alt = F[:, :max(t0, 1)].max(axis=1)
-        s = np.where(s > 0, s, np.where(alt > 0, alt, 1.0))
-        return s
-
-    def _rows(self, F, obs, origins, end, rng, budget):
-        Xs, ys, ss = [], [], []
-        for t0 in origins:
-            H = min(self.horizon, end - t0)
-            if H <= 0:
-                continue
-            h = np.arange(1, H + 1)
-            # subsample series per origin so feature building stays within the row budget
-            cand = np.flatnonzero(self.learnable_)
-            k = max(1, int(np.ceil(2 * budget / max(len(origins), 1) / H)))
-            if len(cand) > k:
-                cand = np.sort(rng.choice(cand, k, replace=False))
-            Fs = F[cand]
-            sc = self._scale(Fs, t0)
-            X = _features(Fs, t0, h, self.hour0, sc)
-            y = Fs[:, t0:t0 + H] / sc[:, None]
-            m = obs[cand, t0:t0 + H]
-            Xs.append(X[m])
-            ys.append(y[m])
-        if not Xs:
-            return np.zeros((0, N_FEATURES), np.float32), np.zeros(0)
-        X, y = np.concatenate(Xs), np.concatenate(ys)
-        if len(y) > budget:
-            pick = rng.choice(len(y), budget, replace=False)
-            X, y = X[pick], y[pick]
-        return X, y
-
-    def _fit_models(self, X, y):
-        models = []
-        for q in self.quantiles:
-            m = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=self.max_iter,
-                                              learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-                                              early_stopping=False, random_state=self.random_state)
-            models.append(m.fit(X, y))
-        return models
-
-    def _origins(self, end):
-        first = min(WEEK, max(DAY, end // 3))
-        if end - first <= 1:
+    def _origins(self, T: int) -> list[int]:
+        if T - DAY <= 1:
             return []
-        return np.unique(np.linspace(first, end - 1, self.n_origins).astype(int)).tolist()
+        return np.unique(np.linspace(DAY, T - 1, self.n_origins).astype(int)).tolist()
+
+    def _rows(self, F, Yn, obs, rng):
+        T = F.shape[1]
+        origins = self._origins(T)
+        cand = np.flatnonzero(self.learnable_)
+        Xs, ys = [], []
+        for t0 in origins:
+            H = min(self.horizon, T - t0)
+            h = np.arange(1, H + 1)
+            k = max(1, int(np.ceil(2 * self.max_rows / len(origins) / H)))
+            pick = np.sort(rng.choice(cand, k, replace=False)) if len(cand) > k else cand
+            X, sc = _features(F[pick], Yn[pick], t0, h, self.hour0, self.quantiles, self.window)
+            m = obs[pick, t0:t0 + H]
+            Xs.append(X[m])
+            ys.append((F[pick, t0:t0 + H] / sc[:, None])[m])
+            ys[-1] = np.c_[ys[-1], np.broadcast_to(pick[:, None], m.shape)[m]]
+        if not Xs:
+            return np.zeros((0, 1), np.float32), np.zeros(0), np.zeros(0, int)
+        X, yy = np.concatenate(Xs), np.concatenate(ys)
+        if len(yy) > self.max_rows:
+            sel = rng.choice(len(yy), self.max_rows, replace=False)
+            X, yy = X[sel], yy[sel]
+        return X, yy[:, 0], yy[:, 1].astype(int)
+
+    def _blend(self, model_pred: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """(rows, k) blend of the model's quantiles with the two baselines' (in scaled units)."""
+        prof, win = _baseline_cols(len(self.quantiles))
+        w = np.asarray(self.blend, float)
+        out = (w[0] * model_pred + w[1] * X[:, win] + w[2] * X[:, prof]) / w.sum()
+        return np.maximum.accumulate(out, axis=1)
 
     def fit(self, Y, y=None):
         F, obs = _clean(Y)
+        Yn = np.where(obs, F, np.nan)
         n, T = F.shape
+        k = len(self.quantiles)
         rng = np.random.default_rng(self.random_state)
         self.history_ = F
+        self.observed_ = obs
         self.n_observed_ = obs.sum(axis=1)
         self.learnable_ = self.n_observed_ >= self.min_history
         self.fallback_ = SeasonalNaive(DAY, self.horizon, self.quantiles).fit(Y)
-        self.calibration_ = np.zeros(len(self.quantiles))
-        self.coverage_ = np.full(len(self.quantiles), np.nan)
+        self.calibration_ = np.ones(k)
+        self.coverage_ = np.full(k, np.nan)
         self.models_ = None
         if not self.learnable_.any() or T < 2 * DAY:
             self.learnable_ = np.zeros(n, bool)
             return self
-        cal = self.calibration_hours if T - self.calibration_hours >= 2 * DAY + DAY else 0
-        split = T - cal
-        X, yy = self._rows(F, obs, self._origins(split), split, rng, self.max_rows)
-        if len(yy) < 50:
+        X, yy, sid = self._rows(F, Yn, obs, rng)
+        fold = rng.integers(0, 2, n)[sid] if len(yy) else np.zeros(0, int)
+        if len(yy) < 50 or min(np.bincount(fold, minlength=2)) < 25:
             self.learnable_ = np.zeros(n, bool)
             return self
-        models = self._fit_models(X, yy)
-        if cal:
-            H = min(self.horizon, cal)
-            h = np.arange(1, H + 1)
-            sc = self._scale(F, split)
-            Xc = _features(F, split, h, self.hour0, sc)
-            m = obs[:, split:split + H] & self.learnable_[:, None]
-            spread = Xc[:, :, SPREAD] + 0.05
-            Xc, yc, spread = Xc[m], (F[:, split:split + H] / sc[:, None])[m], spread[m]
-            if len(yc) > self.max_rows:
-                pick = rng.choice(len(yc), self.max_rows, replace=False)
-                Xc, yc, spread = Xc[pick], yc[pick], spread[pick]
-            if len(yc):
-                adj = []
-                for q, mod in zip(self.quantiles, models):
-                    e = (yc - mod.predict(Xc)) / spread
-                    level = min(1.0, np.ceil((len(e) + 1) * q) / len(e))
-                    adj.append(np.quantile(e, level))
-                self.calibration_ = np.asarray(adj)
-                pq = np.stack([mod.predict(Xc) for mod in models], 1) + self.calibration_ * spread[:, None]
-                self.coverage_ = (yc[:, None] <= np.maximum.accumulate(pq, axis=1)).mean(axis=0)
-            if self.refit:
-                X2, y2 = self._rows(F, obs, self._origins(T), T, rng, self.max_rows)
-                if len(y2) >= 50:
-                    models = self._fit_models(X2, y2)
+        models, oof = [], np.empty((len(yy), k))
+        for i, q in enumerate(self.quantiles):
+            pair = []
+            for f in (0, 1):
+                m = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=self.max_iter,
+                                                  learning_rate=self.learning_rate,
+                                                  max_leaf_nodes=self.max_leaf_nodes, early_stopping=False,
+                                                  random_state=self.random_state).fit(X[fold == f], yy[fold == f])
+                oof[fold != f, i] = m.predict(X[fold != f])
+                pair.append(m)
+            models.append(pair)
+        pred = self._blend(oof, X)
+        if self.calibrate:
+            # scale-free split conformal: the factor c with mean(y <= c * pred) = q on held-out series
+            with np.errstate(all="ignore"):
+                ratio = np.where(pred > 0, yy[:, None] / pred, np.where(yy[:, None] > 0, np.inf, 0.0))
+            c = np.array([np.quantile(ratio[:, i], q, method="higher") for i, q in enumerate(self.quantiles)])
+            self.calibration_ = np.clip(np.nan_to_num(c, nan=1.0, posinf=2.0), 0.5, 2.0)
+            pred = np.maximum.accumulate(pred * self.calibration_, axis=1)
+        self.coverage_ = (yy[:, None] <= pred).mean(axis=0)
         self.models_ = models
         return self
 
@@ -264,15 +277,19 @@ class GlobalQuantileForecaster(BaseEstimator):
 
     def predict(self, X=None):
         F = self.history_
-        n, T = F.shape
+        T = F.shape[1]
         out = self.fallback_.predict()
         if self.models_ is not None and self.learnable_.any():
             h = np.arange(1, self.horizon + 1)
-            sc = self._scale(F, T)
             idx = np.flatnonzero(self.learnable_)
-            Xf = _features(F[idx], T, h, self.hour0, sc[idx]).reshape(-1, N_FEATURES)
-            pq = np.stack([m.predict(Xf) for m in self.models_], axis=1) + self.calibration_ * (Xf[:, SPREAD:SPREAD + 1] + 0.05)
-            out[idx] = pq.reshape(len(idx), self.horizon, -1) * sc[idx, None, None]
+            Yn = np.where(self.observed_[idx], F[idx], np.nan)
+            for part in np.array_split(idx, max(1, len(idx) * self.horizon // 500_000)):
+                sel = np.searchsorted(idx, part)
+                Xf, sc = _features(F[part], Yn[sel], T, h, self.hour0, self.quantiles, self.window)
+                Xf = Xf.reshape(-1, Xf.shape[-1])
+                mp = np.stack([np.mean([m.predict(Xf) for m in pair], axis=0) for pair in self.models_], axis=1)
+                pq = self._blend(mp, Xf) * self.calibration_
+                out[part] = pq.reshape(len(part), self.horizon, -1) * sc[:, None, None]
         return _finish(out)
 
     def predict_peak(self, quantile_pred: np.ndarray) -> np.ndarray:
