@@ -547,8 +547,9 @@ def recommend(
         help="Accepted share of pod-hours with CPU demand above request (0.02 = 2%), calibrated out of sample.",
         rich_help_panel="Policy")] = 0.02,
     risk_mode: Annotated[RiskMode, typer.Option(
-        help="cluster: spend --risk where it saves the most cores (no container above --max-risk); "
-             "workload: every container within --risk.", rich_help_panel="Policy")] = RiskMode.cluster,
+        help="workload: every container within --risk (bounds how far demand exceeds requests); cluster: spend "
+             "--risk where it saves the most cores (no container above --max-risk; fewer cores, bigger shortfalls "
+             "on spiky containers).", rich_help_panel="Policy")] = RiskMode.workload,
     max_risk: Annotated[float, typer.Option(help="Cap on one container's CPU risk in cluster mode.",
                                             rich_help_panel="Policy")] = 0.10,
     memory_risk: Annotated[float, typer.Option(

@@ -25,13 +25,15 @@ class RightsizePolicy:
       "keep" (leave the limit alone unless it is below the new request).
     * ``half_life_hours``: recent demand weighs more (a sample's weight halves every so many hours;
       None = all history alike); ``min_post_change_hours``: a change point is used only once this
-      much history follows it (younger ones are noted, the whole window is used).
+      much history follows it (younger ones are noted, the whole window is used);
+      ``own_risk_weight``: how much a container's own out-of-sample exceedances count against the
+      pooled ones when calibrating its risk (0 = pooled only).
     * floors, ``min_change`` (no churn for small differences), ``min_history_hours`` (too little
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
 
     risk: float = 0.02
-    risk_mode: str = "cluster"
+    risk_mode: str = "workload"
     max_risk: float = 0.10
     memory_risk: float = 0.01
     memory_margin: float = 0.05
@@ -48,6 +50,7 @@ class RightsizePolicy:
     use_drift: bool = True
     min_post_change_hours: float = 72.0
     half_life_hours: float | None = 72.0
+    own_risk_weight: float = 0.25
     hpa: str = "skip"
 
     def __post_init__(self) -> None:

@@ -146,43 +146,58 @@ def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.
     )
 
 
-def calibrated_risk(stats: pl.DataFrame) -> np.ndarray:
-    """Pooled out-of-sample exceedance of each quantile level (the calibrated risk of a level)."""
-    n = stats["held_n"].fill_null(0).sum()
-    if not n:
-        return np.array([1 - q for q in LEVELS]) * 1.5
-    raw = np.array([stats["x" + _qcol(q)].fill_null(0).sum() / n for q in LEVELS], dtype=float)
-    # monotone (higher level never riskier) and never claim better than nominal at 1/n resolution
-    return np.maximum(np.minimum.accumulate(raw), 0.5 / n)
+def calibrated_risk(stats: pl.DataFrame, own_weight: float = 0.5) -> np.ndarray:
+    """Out-of-sample exceedance of each quantile level per container, (n, len(LEVELS)).
+
+    Each container's own holdout exceedance is blended with the pooled one (``own_weight`` of its
+    own): a container whose recent demand outgrew its earlier quantiles is riskier at every level
+    than the pool says, a steady one safer; the pool keeps short or noisy holdouts honest."""
+    held = stats["held_n"].fill_null(0).to_numpy().astype(float)
+    x = np.stack([stats["x" + _qcol(q)].fill_null(0).to_numpy().astype(float) for q in LEVELS], axis=1) \
+        if stats.height else np.zeros((0, len(LEVELS)))
+    total = held.sum()
+    if not total:
+        return np.tile(np.array([1 - q for q in LEVELS]) * 1.5, (stats.height, 1))
+    pooled = x.sum(axis=0) / total
+    own = np.where(held[:, None] > 0, x / np.maximum(held[:, None], 1), pooled[None, :])
+    raw = own_weight * own + (1 - own_weight) * pooled[None, :]
+    # monotone (a higher level is never riskier) and never better than half a sample
+    floor = 0.5 / np.maximum(held[:, None] + total * (1 - own_weight), 1)
+    return np.maximum(np.minimum.accumulate(raw, axis=1), floor)
 
 
-def choose_levels(grid: np.ndarray, weights: np.ndarray, risk_by_level: np.ndarray, policy: RightsizePolicy) -> np.ndarray:
-    """Index into LEVELS per container. ``grid`` (n, L): the value at each level; ``weights``: pods.
+def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, policy: RightsizePolicy) -> np.ndarray:
+    """Index into LEVELS per container. ``grid`` (n, L): the value at each level; ``risk`` (n, L):
+    its calibrated risk; ``weights``: pods.
 
     Workload mode: lowest level within ``risk``. Cluster mode: minimise value + lambda x risk per
     container (so the accepted pod-hours above request go where they save the most), with lambda
     bisected until the pod-weighted risk meets the budget; no container beyond ``max_risk``.
     """
     n, L = grid.shape
-    within = risk_by_level <= policy.risk
-    first_ok = int(np.argmax(within)) if within.any() else L - 1
+    rows = np.arange(n)
+    within = risk <= policy.risk
+    first_ok = np.where(within.any(axis=1), np.argmax(within, axis=1), L - 1)
     if policy.risk_mode == "workload" or n == 0:
-        return np.full(n, first_ok, dtype=int)
-    allowed = risk_by_level <= policy.max_risk
-    penalty = np.where(allowed, 0.0, np.inf)[None, :]
+        return first_ok
+    penalty = np.where(risk <= policy.max_risk, 0.0, np.inf)
+    penalty[:, -1] = 0.0  # the top level is always allowed
     w = weights / max(weights.sum(), 1e-12)
 
     def pick(lam: float) -> np.ndarray:  # per container: cores + lam x risk (lam: cores per unit of risk)
-        return np.argmin(grid + lam * risk_by_level[None, :] + penalty, axis=1)
+        return np.argmin(grid + lam * risk + penalty, axis=1)
+
+    def spent(idx: np.ndarray) -> float:
+        return float((w * risk[rows, idx]).sum())
 
     lo, hi = 0.0, max(float(grid.max()) if grid.size else 1.0, 1e-9) * 1e4
     best = pick(hi)
-    if float((w * risk_by_level[best]).sum()) > policy.risk:  # budget unreachable: the safest allowed level
+    if spent(best) > policy.risk:  # budget unreachable: the safest allowed level
         return best
     for _ in range(60):
         lam = (lo + hi) / 2
         idx = pick(lam)
-        if float((w * risk_by_level[idx]).sum()) <= policy.risk:
+        if spent(idx) <= policy.risk:
             best, hi = idx, lam
         else:
             lo = lam
@@ -286,15 +301,16 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     u = _windowed(usage, changes)
 
     cpu = _cpu_stats(u, step_h, policy.half_life_hours)
-    risk_by_level = calibrated_risk(cpu)
+    risk_by_level = calibrated_risk(cpu, policy.own_risk_weight)
+    rows = np.arange(cpu.height)
     grid = cpu.select([_qcol(q) for q in LEVELS]).to_numpy().astype(float) if cpu.height else np.zeros((0, len(LEVELS)))
     eligible = (cpu["cpu_hours"].to_numpy() >= policy.min_history_hours) if cpu.height else np.zeros(0, bool)
     idx = np.full(cpu.height, len(LEVELS) - 1, dtype=int)
     if eligible.any():
-        idx[eligible] = choose_levels(grid[eligible], cpu["avg_pods"].to_numpy()[eligible], risk_by_level, policy)
+        idx[eligible] = choose_levels(grid[eligible], cpu["avg_pods"].to_numpy()[eligible], risk_by_level[eligible], policy)
     cpu = cpu.with_columns(
         pl.Series("cpu_level", np.array(LEVELS)[idx]),
-        pl.Series("cpu_risk", risk_by_level[idx]),
+        pl.Series("cpu_risk", risk_by_level[rows, idx] if cpu.height else np.zeros(0)),
         pl.Series("cpu_base", grid[np.arange(cpu.height), idx] if cpu.height else np.zeros(0)),
     ).select(*KEY, "cpu_level", "cpu_risk", "cpu_base", "samples", "cpu_hours", "avg_pods", "coverage", "cpu_start",
              "cpu_end", "cpu_since", "cpu_recent_change",
