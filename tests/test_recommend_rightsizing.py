@@ -237,7 +237,7 @@ def test_calibrated_risk_blends_own_and_pooled_exceedances():
     stats = pl.DataFrame({"held_n": [100, 100],
                           **{"x" + _qcol(q): [50 if q < 1 else 10, 0] for q in LEVELS}})
     r = calibrated_risk(stats, own_weight=0.25)
-    pooled = np.array([25 if q < 1 else 5 for q in LEVELS]) / 200
+    pooled = np.array([50 if q < 1 else 10 for q in LEVELS]) / 200
     assert r.shape == (2, len(LEVELS))
     assert np.allclose(r[0], 0.25 * np.array([0.5 if q < 1 else 0.1 for q in LEVELS]) + 0.75 * pooled)
     assert (r[0] > r[1]).all() and (np.diff(r, axis=1) <= 1e-12).all()  # riskier; monotone in the level
