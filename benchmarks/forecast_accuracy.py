@@ -3,7 +3,9 @@
 Converts the VMs (one workload per VM, namespace ``bitbrains``) to long-format usage, imports it
 through ``analyzer.collectors.files.import_files`` (the ``kubetune import`` path), then backtests
 every model: train on the 14 days before each origin, forecast the next 7 days; origins at day 14,
-16, ... while a full week fits. Usage: python benchmarks/forecast_accuracy.py [--vms N]
+16, ... while a full week fits. Reported separately for the development VMs (1-125, on which design
+choices were made), the held-out VMs (126-250) and all. Usage:
+python benchmarks/forecast_accuracy.py [--vms N] [--split 125]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from analyzer.collectors.files import import_files
-from forecasting import backtest_snapshot, extract_series
+from forecasting import SeriesSet, backtest_snapshot, extract_series
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "bitbrains-rnd-2013-07"
 
@@ -62,24 +64,16 @@ def bitbrains_snapshot(limit: int | None = None):
         return import_files(path, cluster="bitbrains", step_seconds=300)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--vms", type=int, default=None)
-    args = ap.parse_args()
-    if not REAL.exists():
-        print(f"skipped: {REAL} is absent")
-        return 0
-    t = time.perf_counter()
-    snap = bitbrains_snapshot(args.vms)
-    ss = extract_series(snap.usage)
-    # the traces start 2013-06-30 mid-day; align the grid and keep ~30 days
-    print(f"import: {ss.n_series} series x {ss.values.shape[1]} hours in {time.perf_counter() - t:.1f}s")
-    t = time.perf_counter()
-    T = ss.values.shape[1]
-    origins = list(range(14 * 24, T - 168 + 1, 48))
-    table = backtest_snapshot(ss, horizon=timedelta(days=7), origins=origins, train=timedelta(days=14))
-    print(f"backtest: origins (hour) {origins} in {time.perf_counter() - t:.1f}s")
-    with pl.Config(tbl_cols=-1, tbl_width_chars=200, float_precision=4):
+def subset(ss: SeriesSet, lo: int, hi: int) -> SeriesSet:
+    """Series of VMs lo..hi (inclusive, by file number)."""
+    vm = ss.keys["workload"].str.split("-").list.get(1).cast(pl.Int64).to_numpy()
+    keep = (vm >= lo) & (vm <= hi)
+    return SeriesSet(ss.keys.filter(pl.Series(keep)), ss.times, ss.values[keep], ss.high[keep], ss.bucket_seconds)
+
+
+def report(name: str, table: pl.DataFrame) -> None:
+    with pl.Config(tbl_cols=-1, tbl_width_chars=200, float_precision=4, tbl_rows=-1):
+        print(f"\n== {name}")
         print(table)
     base = table.filter(pl.col("model") != "kubetune-global")
     me = table.filter(pl.col("model") == "kubetune-global").row(0, named=True)
@@ -88,6 +82,34 @@ def main() -> int:
     print(f"P95 coverage: {100 * me['coverage_p95']:.1f}% (target 93-97%)")
     sn = base.filter(pl.col("model").str.starts_with("seasonal-naive"))["mase_p50"].min()
     print(f"P50 MASE {me['mase_p50']:.3f} vs seasonal naive {sn:.3f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vms", type=int, default=None)
+    ap.add_argument("--split", type=int, default=125,
+                    help="VMs 1..split are the development set (design choices), the rest held out")
+    args = ap.parse_args()
+    if not REAL.exists():
+        print(f"skipped: {REAL} is absent")
+        return 0
+    t = time.perf_counter()
+    snap = bitbrains_snapshot(args.vms)
+    ss = extract_series(snap.usage)
+    print(f"import: {ss.n_series} series x {ss.values.shape[1]} hours in {time.perf_counter() - t:.1f}s")
+    T = ss.values.shape[1]
+    origins = list(range(14 * 24, T - 168 + 1, 48))
+    print(f"origins (hour): {origins}; train = 14 days before each, horizon 7 days")
+    # each set is backtested on its own: the global model is fit only on that set's training windows
+    for name, part in ((f"dev (VMs 1-{args.split})", subset(ss, 1, args.split)),
+                       (f"held-out (VMs {args.split + 1}-250)", subset(ss, args.split + 1, 10 ** 9)),
+                       ("all", ss)):
+        if part.n_series == 0:
+            continue
+        t = time.perf_counter()
+        table = backtest_snapshot(part, horizon=timedelta(days=7), origins=origins, train=timedelta(days=14))
+        print(f"{name}: {part.n_series} series, backtest {time.perf_counter() - t:.1f}s")
+        report(name, table)
     return 0
 
 
