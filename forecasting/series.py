@@ -35,20 +35,19 @@ class SeriesSet:
 def extract_series(usage: pl.DataFrame, bucket: str = "1h", high_quantile: float = 0.95) -> SeriesSet:
     """Usage (long format, as in a Snapshot) -> SeriesSet on a common bucket grid."""
     seconds = _parse(bucket)
-    df = usage.select(
-        "timestamp", *[pl.col(k).cast(pl.String) for k in KEY], pl.col("value").cast(pl.Float64)
-    ).with_columns(
-        pl.when(pl.col("value").is_finite() & (pl.col("value") >= 0)).then(pl.col("value")).otherwise(None).alias("value")
-    ).drop_nulls("value")
+    # keys stay categorical on the big frame (strings for tens of millions of rows cost GBs);
+    # they become strings once aggregated to buckets
+    df = usage.lazy().select("timestamp", *KEY, pl.col("value").cast(pl.Float64)).filter(
+        pl.col("value").is_finite() & (pl.col("value") >= 0))
     empty = SeriesSet(pl.DataFrame(schema={k: pl.String for k in KEY}), np.array([], "datetime64[us]"),
                       np.zeros((0, 0)), np.zeros((0, 0)), seconds)
-    if df.is_empty():
-        return empty
-    # per-sample: max across pods (and GPU devices)
+    # per-sample: max across pods (and GPU devices), then per bucket: max and a high quantile
     per_t = df.group_by([*KEY, "timestamp"]).agg(pl.col("value").max())
     per_b = per_t.with_columns(pl.col("timestamp").dt.truncate(bucket).alias("bucket")).group_by([*KEY, "bucket"]).agg(
         pl.col("value").max().alias("vmax"), pl.col("value").quantile(high_quantile, "linear").alias("vq")
-    )
+    ).with_columns(*[pl.col(k).cast(pl.String) for k in KEY]).collect()
+    if per_b.is_empty():
+        return empty
     keys = per_b.select(KEY).unique().sort(KEY).with_row_index("sid")
     start, end = per_b["bucket"].min(), per_b["bucket"].max()
     times = pl.datetime_range(start, end, interval=bucket, eager=True)

@@ -91,7 +91,9 @@ def change_points(snapshot: Snapshot, min_post_hours: float = 72.0) -> pl.DataFr
 
 def _windowed(usage: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
     """Usage joined with its series' change point; ``use`` marks the samples after it."""
-    u = usage.join(changes.select(*KEY, "resource", "since", "recent_change"), on=[*KEY, "resource"], how="left")
+    ch = changes.select(*KEY, "resource", "since", "recent_change").with_columns(
+        *[pl.col(k).cast(usage.schema[k]) for k in (*KEY, "resource")])
+    u = usage.join(ch, on=[*KEY, "resource"], how="left")
     return u.with_columns(
         pl.col("recent_change").fill_null(False).alias("_recent_change"),
         (pl.col("since").is_null() | (pl.col("timestamp") >= pl.col("since"))).alias("use"),
@@ -139,7 +141,7 @@ def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.
         *[(pl.col("value") > pl.col("h" + _qcol(q))).sum().alias("x" + _qcol(q)) for q in LEVELS],
     )
     span_h = ((pl.col("cpu_end") - pl.col("cpu_start")).dt.total_seconds() / 3600.0 + step_h)
-    return info.join(grid, on=KEY).join(exceed, on=KEY, how="left").with_columns(
+    return _str_keys(info.join(grid, on=KEY).join(exceed, on=KEY, how="left")).with_columns(
         span_h.alias("cpu_hours"),
         (pl.col("samples") / pl.col("stamps")).alias("avg_pods"),
         (pl.col("stamps") * step_h / span_h).clip(upper_bound=1.0).alias("coverage"),
@@ -247,7 +249,7 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
         pl.col("timestamp").max().alias("mem_end"),
     )
     spread = ((pl.col("mem_peak") - pl.col("daily_median")) / pl.col("mem_peak").clip(lower_bound=1.0)).clip(0.0, 1.0)
-    return peak.join(var, on=KEY, how="left").with_columns(
+    return _str_keys(peak.join(var, on=KEY, how="left")).with_columns(
         (pl.lit(factor) * spread).alias("_cv_margin"),
         pl.lit(factor).alias("_margin_factor"),
         ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
@@ -290,9 +292,10 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     """One row per container with usage: current values, evidence columns and proposals (base units)."""
     policy = policy or RightsizePolicy()
     step_h = snapshot.manifest.step_seconds / 3600.0
-    usage = _str_keys(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"])).drop("device")).with_columns(
-        pl.col("resource").cast(pl.String))
-    usage = usage.filter(pl.col("value").is_finite() & (pl.col("value") >= 0))
+    # the big frame keeps its categorical keys (strings for 40 M rows cost GBs); only the per-container
+    # aggregates are turned into strings
+    usage = snapshot.usage.select("timestamp", *KEY, "pod", "resource", "value").filter(
+        pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
     changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours)) if policy.use_drift else pl.DataFrame(

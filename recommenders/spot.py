@@ -376,11 +376,14 @@ def pod_requests(snapshot: Snapshot) -> pl.DataFrame:
     need = req.filter((pl.col("cpu").fill_null(0) <= 0) | (pl.col("memory").fill_null(0) <= 0)).select(WORKLOAD)
     usage = pl.DataFrame(schema={**{k: pl.String for k in WORKLOAD}, "u_cpu": pl.Float64, "u_memory": pl.Float64})
     if need.height and snapshot.usage.height:
-        u = (snapshot.usage.filter(pl.col("resource").cast(pl.String).is_in(["cpu", "memory"]))
-             .with_columns(*[pl.col(k).cast(pl.String) for k in WORKLOAD], pl.col("resource").cast(pl.String))
-             .join(need, on=WORKLOAD, how="semi")
+        # filter the big frame on its categorical keys first; strings only after aggregation
+        need_cat = need.with_columns(*[pl.col(k).cast(snapshot.usage.schema[k]) for k in WORKLOAD])
+        u = (snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"]))
+             .join(need_cat.lazy(), on=WORKLOAD, how="semi")
              .group_by([*WORKLOAD, "pod", "timestamp", "resource"]).agg(pl.col("value").sum())
-             .group_by([*WORKLOAD, "resource"]).agg(pl.col("value").mean()))
+             .group_by([*WORKLOAD, "resource"]).agg(pl.col("value").mean())
+             .with_columns(*[pl.col(k).cast(pl.String) for k in WORKLOAD], pl.col("resource").cast(pl.String))
+             .collect())
         if u.height:
             usage = (u.pivot(on="resource", index=WORKLOAD, values="value")
                      .rename({"cpu": "u_cpu", "memory": "u_memory"}, strict=False))
