@@ -569,6 +569,9 @@ def recommend(
     allow_hpa: Annotated[bool, typer.Option(
         help="Also resize resources an HPA scales on (default: skip them and explain the HPA effect).",
         rich_help_panel="Policy")] = False,
+    use_forecast: Annotated[bool, typer.Option(
+        "--use-forecast", help="Also run the demand forecaster: its 7-day memory peak becomes a floor (safer, more "
+                               "memory) and its P95/peak go into the evidence.", rich_help_panel="Policy")] = False,
     spot_placement: Annotated[SpotPlacement, typer.Option(
         help="Spot patches: preferred node affinity (falls back to on-demand), required affinity, or nodeSelector.",
         rich_help_panel="Policy")] = SpotPlacement.preferred,
@@ -605,6 +608,7 @@ def recommend(
         memory_margin=memory_margin, max_memory_margin=max(0.5, memory_margin), cpu_limit_ratio=cpu_limit_ratio,
         memory_limit="keep" if keep_memory_limit else "request", min_change=min_change,
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
+        use_forecast=use_forecast,
     )
     snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
     if snap.usage.is_empty():

@@ -28,6 +28,8 @@ class RightsizePolicy:
       much history follows it (younger ones are noted, the whole window is used);
       ``own_risk_weight``: how much a container's own out-of-sample exceedances count against the
       pooled ones when calibrating its risk (0 = pooled only).
+    * ``use_forecast``: also run the demand forecaster; its 7-day memory peak becomes a floor and its
+      P95/peak go into the evidence (safer, much more memory on volatile data: benchmarks/README.md).
     * floors, ``min_change`` (no churn for small differences), ``min_history_hours`` (too little
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
@@ -51,6 +53,7 @@ class RightsizePolicy:
     min_post_change_hours: float = 72.0
     half_life_hours: float | None = 72.0
     own_risk_weight: float = 0.25
+    use_forecast: bool = False
     hpa: str = "skip"
 
     def __post_init__(self) -> None:

@@ -37,7 +37,7 @@ import polars as pl
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
 from analyzer.units import format_cpu, format_memory
-from forecasting import detect_drift
+from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
 from recommenders.policy import MIB, RightsizePolicy
 from recommenders.rates import GIB, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
@@ -72,11 +72,12 @@ def current_resources(snapshot: Snapshot) -> pl.DataFrame:
     )
 
 
-def change_points(snapshot: Snapshot, min_post_hours: float = 72.0) -> pl.DataFrame:
+def change_points(snapshot: Snapshot, min_post_hours: float = 72.0, series: SeriesSet | None = None) -> pl.DataFrame:
     """Per (KEY, resource): the last level/variance change point with at least ``min_post_hours`` of
     history after it (``since``), whether a younger one exists (``recent_change``: noted, not used,
     since a few hours cannot size a container), and a growth trend's weekly growth, if any."""
-    drift = _str_keys(detect_drift(snapshot)).filter(pl.col("resource").is_in(["cpu", "memory"]))
+    drift = _str_keys(detect_drift(series if series is not None else snapshot)).filter(
+        pl.col("resource").is_in(["cpu", "memory"]))
     end = snapshot.manifest.end
     old_enough = (pl.lit(end) - pl.col("timestamp")).dt.total_seconds() / 3600.0 >= min_post_hours
     change = pl.col("kind").is_in(CHANGE_KINDS)
@@ -256,6 +257,27 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
     )
 
 
+def _forecast(series: SeriesSet | None, policy: RightsizePolicy) -> pl.DataFrame:
+    """Per container: the forecaster's (``forecasting.forecast_snapshot``) peak and P95 over the next
+    7 days for CPU and memory, for the evidence and as a memory floor (a forecast peak above the
+    observed one raises memory; it never lowers it)."""
+    cols = ["forecast_cpu_p95", "forecast_cpu_peak", "forecast_memory_p95", "forecast_memory_peak"]
+    empty = pl.DataFrame(schema={**{k: pl.String for k in KEY}, **{c: pl.Float64 for c in cols}})
+    if series is None or not policy.use_forecast or series.n_series == 0:
+        return empty
+    fc = forecast_snapshot(series)
+    if fc.is_empty():
+        return empty
+    wide = fc.group_by([*KEY, "resource"]).agg(pl.col("p95").max(), pl.col("peak").max()).pivot(
+        on="resource", index=KEY, values=["p95", "peak"], aggregate_function="first")
+    for r in ("cpu", "memory"):
+        for q in ("p95", "peak"):
+            name = f"{q}_{r}"
+            wide = wide.rename({name: f"forecast_{r}_{q}"}) if name in wide.columns else wide.with_columns(
+                pl.lit(None, pl.Float64).alias(f"forecast_{r}_{q}"))
+    return wide.select(*KEY, *cols)
+
+
 def _ooms(snapshot: Snapshot) -> pl.DataFrame:
     ev = _str_keys(snapshot.events).filter(pl.col("reason") == "OOMKilled")
     return ev.group_by(KEY).agg(pl.len().alias("ooms"), pl.col("memory_limit").max().alias("oom_limit"),
@@ -298,7 +320,10 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
-    changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours)) if policy.use_drift else pl.DataFrame(
+    series = extract_series(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"]))) \
+        if (policy.use_drift or policy.use_forecast) else None
+    changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours), series) \
+        if policy.use_drift else pl.DataFrame(
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
                 "drift_kind": pl.String, "recent_change": pl.Boolean, "trend_growth": pl.Float64})
     u = _windowed(usage, changes)
@@ -330,6 +355,7 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     for r in ("cpu", "memory"):
         table = table.join(kinds.filter(pl.col("resource") == r).select(*KEY, pl.col("drift_kind").alias(f"{r}_drift")),
                            on=KEY, how="left")
+    table = table.join(_forecast(series, policy), on=KEY, how="left")
     table = table.join(_ooms(snapshot), on=KEY, how="left").join(_hpa(snapshot), on=WORKLOAD, how="left")
     table = table.with_columns(pl.col("ooms").fill_null(0), pl.col("container_type").fill_null("app"),
                                pl.lit(step_h).alias("_step_h"))
@@ -339,7 +365,9 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
     used_at_oom = pl.max_horizontal(pl.col("mem_peak"), pl.col("oom_limit"), pl.col("memory_request"))
     oom_need = pl.max_horizontal(used_at_oom + policy.oom_min_bump, used_at_oom * policy.oom_bump_ratio)
-    mem_base = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"]) * (1 + margin)
+    # the forecast peak already carries its own (calibrated) uncertainty: no margin on top of it
+    mem_base = pl.max_horizontal(pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"])
+                                 * (1 + margin), pl.col("forecast_memory_peak"))
     mem_prop = pl.when(pl.col("ooms") > 0).then(
         pl.max_horizontal(mem_base, oom_need, pl.col("memory_limit"), pl.col("memory_request"))).otherwise(mem_base)
     table = table.with_columns(
@@ -525,6 +553,8 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
                   f"hours above request ({'cluster risk budget' if policy.risk_mode == 'cluster' else 'per workload'} "
                   f"{policy.risk:.1%}); now {_fmt('cpu', cur) if cur is not None else 'unset'} -> {_fmt('cpu', prop)}")
         forecast = {f"p{level * 100:g}": float(row["cpu_base"])}
+        forecast |= {f"model {q} (7d)": float(row[f"forecast_cpu_{q}"]) for q in ("p95", "peak")
+                     if row.get(f"forecast_cpu_{q}") is not None}
         return Evidence(reason=reason, history_start=_ts(row.get("cpu_start")), history_end=_ts(row.get("cpu_end")),
                         history_hours=float(hours), post_drift_start=since, drift_kind=drift, observed=observed,
                         forecast=forecast, quantile_used=f"calibrated p{level * 100:g}", margin=0.0, ooms=0,
@@ -546,8 +576,10 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
                   f"{spread:.0%} below the peak; margin calibrated for {policy.memory_risk:.0%} risk of a higher "
                   "peak next week); request = limit")
     reason += f"; now {_fmt('memory', cur) if cur is not None else 'unset'} -> {_fmt('memory', prop)}"
-    forecast = ({"peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
+    forecast = ({"trend peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
                 if row.get("memory_grew") else {})
+    forecast |= {f"model {q} (7d)": float(row[f"forecast_memory_{q}"]) for q in ("p95", "peak")
+                 if row.get(f"forecast_memory_{q}") is not None}
     return Evidence(reason=reason, history_start=_ts(row.get("mem_start")), history_end=_ts(row.get("mem_end")),
                     history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
                     forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),

@@ -242,3 +242,14 @@ def test_calibrated_risk_blends_own_and_pooled_exceedances():
     assert np.allclose(r[0], 0.25 * np.array([0.5 if q < 1 else 0.1 for q in LEVELS]) + 0.75 * pooled)
     assert (r[0] > r[1]).all() and (np.diff(r, axis=1) <= 1e-12).all()  # riskier; monotone in the level
     assert np.allclose(calibrated_risk(stats, own_weight=0.0)[1], calibrated_risk(stats, own_weight=0.0)[0])
+
+
+def test_use_forecast_adds_model_evidence_and_never_lowers_memory():
+    snap = build([{"name": "api", "cpu": rng_series(30, 0.2, 0.02), "memory": rng_series(31, 300 * MIB, 5 * MIB),
+                   "cpu_request": 2.0, "memory_request": 2 * GIB, "memory_limit": 2 * GIB}])
+    plain = recs_by(recommend_rightsizing(snap))
+    fc = recs_by(recommend_rightsizing(snap, RightsizePolicy(use_forecast=True)))
+    assert "model p95 (7d)" in fc[("api", "cpu")].evidence.forecast
+    assert "model peak (7d)" in fc[("api", "memory")].evidence.forecast
+    assert fc[("api", "memory")].proposed_request >= plain[("api", "memory")].proposed_request
+    assert fc[("api", "cpu")].proposed_request == plain[("api", "cpu")].proposed_request
