@@ -632,10 +632,12 @@ def recommend(
     else:
         shown = frame.with_columns(
             pl.concat_str(pl.col("namespace"), pl.col("workload_kind"), pl.col("workload"), separator="/").alias("workload"),
-            pl.struct("resource", "current_request").map_elements(
-                lambda s: human_value(s["resource"], s["current_request"], "-"), return_dtype=pl.String).alias("now"),
-            pl.struct("resource", "proposed_request").map_elements(
-                lambda s: human_value(s["resource"], s["proposed_request"], "-"), return_dtype=pl.String).alias("proposed"),
+            pl.struct("resource", "current_request", "kind").map_elements(
+                lambda s: ("gpu " if s["kind"].startswith("gpu") else "")
+                + human_value(s["resource"], s["current_request"], "-"), return_dtype=pl.String).alias("now"),
+            pl.struct("resource", "proposed_request", "kind").map_elements(
+                lambda s: (s["resource"].rsplit("/", 1)[-1] + " " if s["kind"].startswith("gpu") else "")
+                + human_value(s["resource"], s["proposed_request"], "-"), return_dtype=pl.String).alias("proposed"),
             pl.col("reason").str.split(";").list.first().str.slice(0, 44).alias("why"),
         ).select("workload", "container", "kind", "resource", "now", "proposed", "monthly_saving_usd",
                  "confidence_label", "why")
