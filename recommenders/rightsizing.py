@@ -285,14 +285,17 @@ def _ooms(snapshot: Snapshot) -> pl.DataFrame:
 
 
 def _hpa(snapshot: Snapshot) -> pl.DataFrame:
-    """Per workload: HPA/KEDA name and its cpu / memory utilization targets (percent), if any."""
+    """Per workload: HPA/KEDA name and its cpu / memory *Utilization* targets (percent), if any. Only
+    utilization targets depend on the request; an AverageValue target (absolute cores or bytes per
+    pod) scales the same whatever the request, so it does not stop a resize."""
     w = _str_keys(snapshot.workloads, WORKLOAD).filter(pl.col("hpa_name").is_not_null())
     if w.is_empty():
         return pl.DataFrame(schema={**{k: pl.String for k in WORKLOAD}, "hpa_name": pl.String,
                                     "hpa_cpu": pl.Float64, "hpa_memory": pl.Float64})
     m = w.select(*WORKLOAD, "hpa_name", "hpa_metrics").explode("hpa_metrics").unnest("hpa_metrics")
     return m.group_by(*WORKLOAD, "hpa_name").agg(
-        *[pl.col("target").filter(pl.col("metric") == r).first().alias(f"hpa_{r}") for r in ("cpu", "memory")])
+        *[pl.col("target").filter((pl.col("metric") == r) & (pl.col("target_type") == "Utilization")).first()
+          .alias(f"hpa_{r}") for r in ("cpu", "memory")])
 
 
 # -- rounding (vectorised, always up) --------------------------------------------------------------

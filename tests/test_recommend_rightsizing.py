@@ -19,7 +19,8 @@ STEP = 600  # 10 min keeps the fixtures small
 GIB = 2**30
 
 
-def build(specs: list[dict], days: float = 10, hpa: dict | None = None, nodes: bool = True) -> Snapshot:
+def build(specs: list[dict], days: float = 10, hpa: dict | None = None, nodes: bool = True,
+          hpa_type: str = "Utilization") -> Snapshot:
     """specs: name, cpu (array per step, one pod), memory (array), requests/limits, ooms (list of step idx),
     container_type, replicas (pods sharing the same signal with small offsets)."""
     n = int(days * 86400 / STEP)
@@ -46,7 +47,7 @@ def build(specs: list[dict], days: float = 10, hpa: dict | None = None, nodes: b
                                "exit_code": 137, "memory_limit": s.get("memory_limit")})
         w = {"namespace": "shop", "workload_kind": "Deployment", "workload": s["name"], "replicas": pods}
         if hpa and s["name"] in hpa:
-            w |= {"hpa_name": s["name"], "hpa_metrics": [{"metric": "cpu", "target_type": "Utilization",
+            w |= {"hpa_name": s["name"], "hpa_metrics": [{"metric": "cpu", "target_type": hpa_type,
                                                           "target": hpa[s["name"]]}]}
         workloads.append(w)
     node_frame = pl.DataFrame({"node": ["n1"], "instance_type": ["m5.2xlarge"], "provider": ["aws"],
@@ -130,6 +131,11 @@ def test_hpa_on_cpu_is_skipped_with_its_effect_explained():
     assert "HPA web scales on cpu utilization (70%" in skip.reason and "replicas" in skip.reason
     allowed = recommend_rightsizing(snap, RightsizePolicy(hpa="allow"))
     assert ("web", "cpu") in recs_by(allowed)
+    # an AverageValue target (cores per pod) does not depend on the request: no skip
+    absolute = build([{"name": "web", "cpu": rng_series(6, 0.2, 0.02), "memory": rng_series(7, 200 * MIB, 2 * MIB),
+                       "cpu_request": 1.0, "memory_request": GIB, "memory_limit": GIB, "replicas": 3}],
+                     hpa={"web": 0.5}, hpa_type="AverageValue")
+    assert ("web", "cpu") in recs_by(recommend_rightsizing(absolute))
 
 
 def test_too_little_history_gives_a_reason_not_a_guess():
