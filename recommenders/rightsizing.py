@@ -38,6 +38,7 @@ from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
 from analyzer.units import format_cpu, format_memory
 from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
+from recommenders.patches import human_value
 from recommenders.policy import MIB, RightsizePolicy
 from recommenders.rates import GIB, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
@@ -476,7 +477,7 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
         prop = row[f"proposed_{resource}_request"]
         effect = ""
         if cur and prop:
-            effect = (f"; at the proposed {_fmt(resource, prop)} (now {_fmt(resource, cur)}) the same load would read "
+            effect = (f"; at the proposed {human_value(resource, prop)} (now {human_value(resource, cur)}) the same load would read "
                       f"{hpa_target * cur / prop:.0f}% of request and the HPA would scale to about {cur / prop:.2f}x the "
                       f"replicas: change its target to {min(hpa_target * cur / prop, 100):.0f}% together with the request, "
                       "or use --hpa allow")
@@ -495,8 +496,8 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
         if change < policy.min_change and not (lim_changes and cur_lim is not None and prop_lim is not None
                                                and abs(prop_lim - cur_lim) / cur_lim >= policy.min_change):
             return Skip(target, "rightsize", resource,
-                        f"already right-sized: proposed {_fmt(resource, prop_req)} is within {policy.min_change:.0%} "
-                        f"of the current {_fmt(resource, current)}")
+                        f"already right-sized: proposed {human_value(resource, prop_req)} is within {policy.min_change:.0%} "
+                        f"of the current {human_value(resource, current)}")
     kind = "rightsize"
     if ooms and (cur_lim is None or prop_req > cur_lim) and (cur_req is None or prop_req >= cur_req):
         kind = "raise-memory"
@@ -511,22 +512,14 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
     coverage = row.get("coverage") if resource == "cpu" else min(1.0, (row.get("mem_stamps") or 0) * (
         row["_step_h"]) / max(hours, 1e-9))
     confidence = hours_conf * min(1.0, coverage or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
-    risk = row["cpu_risk"] if resource == "cpu" else _memory_risk(row, policy)
+    risk = row["cpu_risk"] if resource == "cpu" else policy.memory_risk
     return Recommendation(
         target=target, kind=kind, resource=resource, current_request=cur_req, proposed_request=prop_req,
         current_limit=cur_lim, proposed_limit=prop_lim, monthly_saving_usd=float(saving), risk=float(risk),
-        confidence=float(confidence), evidence=ev, replicas=max(1, int(round(pods))),
+        confidence=float(confidence), evidence=ev, replicas=max(1, round(pods)),
         pod_spec_patch=_resources_patch(row, resource, prop_req, prop_lim, change_limit),
         saving_basis=basis,
     )
-
-
-def _fmt(resource: str, v: float) -> str:
-    return format_cpu(v) if resource == "cpu" else format_memory(v)
-
-
-def _memory_risk(row: dict, policy: RightsizePolicy) -> float:
-    return float(policy.memory_risk)
 
 
 def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, ooms: int, prop: float,
@@ -541,7 +534,7 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
     if resource == "memory" and drift:
         notes.append(f"memory behaviour changed ({drift}); the whole window's peak is kept as a floor")
     if row.get(f"{resource}_grew"):
-        notes.append(f"{resource} grows steadily (+{_fmt(resource, row[f'{resource}_trend'])} per week); the value is "
+        notes.append(f"{resource} grows steadily (+{human_value(resource, row[f'{resource}_trend'])} per week); the value is "
                      f"extrapolated over {HORIZON_DAYS:g} days")
     if cur is None:
         notes.append(f"no {resource} request is set today (BestEffort/Burstable): setting one adds cost but "
@@ -554,7 +547,7 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
         reason = (f"CPU request from the p{level * 100:g} of per-pod demand"
                   f"{' (trend-adjusted)' if row.get('cpu_grew') else ''}: calibrated risk {row['cpu_risk']:.1%} of "
                   f"hours above request ({'cluster risk budget' if policy.risk_mode == 'cluster' else 'per workload'} "
-                  f"{policy.risk:.1%}); now {_fmt('cpu', cur) if cur is not None else 'unset'} -> {_fmt('cpu', prop)}")
+                  f"{policy.risk:.1%}); now {human_value('cpu', cur) if cur is not None else 'unset'} -> {human_value('cpu', prop)}")
         forecast = {f"p{level * 100:g}": float(row["cpu_base"])}
         forecast |= {f"model {q} (7d)": float(row[f"forecast_cpu_{q}"]) for q in ("p95", "peak")
                      if row.get(f"forecast_cpu_{q}") is not None}
@@ -578,7 +571,7 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
         reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (its daily peaks sit "
                   f"{spread:.0%} below the peak; margin calibrated for {policy.memory_risk:.0%} risk of a higher "
                   "peak next week); request = limit")
-    reason += f"; now {_fmt('memory', cur) if cur is not None else 'unset'} -> {_fmt('memory', prop)}"
+    reason += f"; now {human_value('memory', cur) if cur is not None else 'unset'} -> {human_value('memory', prop)}"
     forecast = ({"trend peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
                 if row.get("memory_grew") else {})
     forecast |= {f"model {q} (7d)": float(row[f"forecast_memory_{q}"]) for q in ("p95", "peak")
