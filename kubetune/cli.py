@@ -596,6 +596,7 @@ def recommend(
       kubetune recommend --kind rightsize --skipped
     """
     from recommenders.api import KINDS as KNOWN_KINDS  # noqa: PLC0415
+    from recommenders.base_manifests import resolve_base  # noqa: PLC0415
     from recommenders.api import recommend as run, recommendations_frame, skip_summary  # noqa: PLC0415
     from recommenders.patches import human_value, write_patches  # noqa: PLC0415
     from recommenders.policy import RightsizePolicy  # noqa: PLC0415
@@ -603,6 +604,9 @@ def recommend(
     kinds = tuple(k.strip() for part in (kind or list(KNOWN_KINDS)) for k in part.split(",") if k.strip())
     if patches is not None:
         _check_out(patches, overwrite)
+        local = resolve_base(patches, base) if base else None
+        if local is not None and not local.exists():
+            raise InputError(f"--base {base} does not exist: it is resolved from the --patches directory, to {local}.")
     policy = RightsizePolicy(
         risk=risk, risk_mode=risk_mode.value, max_risk=max(max_risk, risk), memory_risk=memory_risk,
         memory_margin=memory_margin, max_memory_margin=max(0.5, memory_margin), cpu_limit_ratio=cpu_limit_ratio,
@@ -619,8 +623,11 @@ def recommend(
     for note in result.notes:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if patches is not None:
-        files = write_patches(result, patches, base=base)
-        err_console.print(f"Wrote {len(files)} patch(es) and kustomization.yaml to {patches}.")
+        written = write_patches(result, patches, base=base)
+        err_console.print(f"Wrote {len(written.files)} patch(es) and kustomization.yaml to {patches}.")
+        if written.unmatched:
+            err_console.print(f"[yellow]warning:[/yellow] {len(written.unmatched)} patch(es) do not match --base and "
+                              f"were set aside in {patches / 'unmatched'}, e.g. {written.unmatched[0]}.", highlight=False)
     frame = recommendations_frame(result, include_skipped=skipped)
     if format is Format.json or format is Format.yaml:
         rows = [r.to_dict() for r in result.recommendations]

@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import yaml
 
 from analyzer.atomic import atomic_directory
 from analyzer.units import format_cpu, format_memory
+from recommenders.base_manifests import BaseManifests, read_base, resolve_base
 from recommenders.record import Recommendation, RecommendationSet
 
 API_VERSION = {
@@ -146,22 +148,56 @@ def _slug(*parts: str) -> str:
     return re.sub(r"[^a-z0-9.-]+", "-", "--".join(parts).lower()).strip("-")
 
 
-def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], *, base: str | None = None) -> list[Path]:
+@dataclass
+class WrittenPatches:
+    """What ``write_patches`` wrote: the patches the kustomization lists, and the ones it could not
+    (target or container not in ``--base``), set aside in ``unmatched/`` with the reason."""
+
+    files: list[Path] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+
+def _names(fragment: dict[str, Any]) -> dict[str, set[str]]:
+    return {k: {c["name"] for c in fragment.get(k, [])} for k in MERGE_BY_NAME if fragment.get(k)}
+
+
+def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], *,
+                  base: str | None = None) -> WrittenPatches:
     """Write ``directory``: one patch per workload, kustomization.yaml, cluster/ extras and
     recommendations.json. ``base``: a path (relative to the directory) to the workloads' manifests,
-    written as the kustomization's resource; without it, add your base before ``kubectl apply -k``."""
+    written as the kustomization's resource; without it, add your base before ``kubectl apply -k``.
+
+    A local base is read first (``recommenders.base_manifests``): container order comes from it, and
+    a patch whose workload or container the base lacks goes to ``unmatched/`` instead of the
+    kustomization (it would fail the build, or add an imageless container)."""
     groups: dict[tuple[str, str, str], list[Recommendation]] = defaultdict(list)
     for r in result.recommendations:
         if r.pod_spec_patch:
             groups[(r.target.namespace, r.target.workload_kind, r.target.workload)].append(r)
-    written: list[Path] = []
     target = Path(directory)
+    manifests: BaseManifests | None = None
+    local = resolve_base(target, base) if base else None
+    if local is not None:
+        manifests = read_base(local)
+    out = WrittenPatches()
     with atomic_directory(target) as tmp:
         names = []
         for (ns, kind, name), recs in sorted(groups.items()):
             fname = _slug(ns, kind, name) + ".yaml"
-            text = _comment(recs) + yaml.safe_dump(
-                workload_patch(kind, ns, name, recs, result.container_order.get((ns, kind, name))), sort_keys=False)
+            order = result.container_order.get((ns, kind, name))
+            why = None
+            if manifests is not None:
+                fragment: dict[str, Any] = {}
+                for r in recs:
+                    fragment = merge_fragments(fragment, r.pod_spec_patch)
+                why = manifests.missing(ns, kind, name, _names(fragment))
+                order = manifests.order(ns, kind, name) or order
+            text = _comment(recs) + yaml.safe_dump(workload_patch(kind, ns, name, recs, order), sort_keys=False)
+            if why is not None:
+                (tmp / "unmatched").mkdir(exist_ok=True)
+                (tmp / "unmatched" / fname).write_text(f"# Not in kustomization.yaml: {why}.\n" + text)
+                out.unmatched.append(why)
+                continue
             (tmp / fname).write_text(text)
             names.append(fname)
         extras = [m for r in result.recommendations for m in r.extra_manifests]
@@ -188,6 +224,6 @@ def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], 
         (tmp / "recommendations.json").write_text(json.dumps(
             {"recommendations": [r.to_dict() for r in result.recommendations],
              "skipped": [s.row() for s in result.skipped], "notes": result.notes,
-             "cluster_notes": result.cluster_notes}, indent=2, default=str))
-        written = [target / n for n in names]
-    return written
+             "cluster_notes": result.cluster_notes, "unmatched": out.unmatched}, indent=2, default=str))
+        out.files = [target / n for n in names]
+    return out

@@ -63,7 +63,7 @@ def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(
     assert result.recommendations, "the sample must produce recommendations"
     base = _base(tmp_path, sample)
     written = write_patches(result, tmp_path / "patches", base="../base")
-    assert written and (tmp_path / "patches" / "kustomization.yaml").exists()
+    assert written.files and not written.unmatched and (tmp_path / "patches" / "kustomization.yaml").exists()
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
     docs = [d for d in yaml.safe_load_all(built.stdout) if d]
