@@ -15,8 +15,13 @@ default prices). Verdict (issue 7's target): kubetune reserves at least 10% less
 cost-weighted capacity than the better peer (the peer with the lower cost), with no more OOM
 events and no more CPU hours above request than that peer.
 
+With ``--sweep`` kubetune also runs at several risk settings (per workload and cluster budget), and
+the trade-off is printed: for the better peer, the lowest CPU kubetune reserves at any swept setting
+with no more CPU hours above request. That setting is picked on the replay week itself, so it is the
+best that tuning ``--risk`` could give, not what the defaults give.
+
 Usage: python benchmarks/replay.py [--seeds 1 2 3] [--workloads 120] [--vms N] [--no-bitbrains]
-       [--policy risk=0.01 ...] [--json PATH]
+       [--policy risk=0.01 ...] [--sweep] [--json PATH]
 """
 
 from __future__ import annotations
@@ -79,6 +84,53 @@ def _kubetune(usage: pl.DataFrame, snap: Snapshot | None) -> pl.DataFrame:
 
 
 METHODS: dict[str, Method] = {"krr-simple": _krr, "vpa": _vpa, "kubetune": _kubetune}
+
+
+# --sweep: (label, policy overrides on top of POLICY)
+SWEEP: list[tuple[str, dict[str, object]]] = [
+    *[(f"workload risk={r:g}", {"risk": r, "risk_mode": "workload"}) for r in (0.01, 0.02, 0.05, 0.08)],
+    *[(f"cluster risk={r:g}", {"risk": r, "risk_mode": "cluster"}) for r in (0.01, 0.015, 0.02, 0.03, 0.05)],
+]
+
+
+def sweep_methods() -> dict[str, Method]:
+    from recommenders.rightsizing import proposed_requests
+
+    def make(overrides: dict[str, object]) -> Method:
+        return lambda usage, snap: proposed_requests(snap, **{**POLICY, **overrides})
+
+    return {f"kubetune {label}": make(o) for label, o in SWEEP}
+
+
+def equal_risk(table: pl.DataFrame) -> dict | None:
+    """Against the better peer: the swept kubetune row with the least CPU among those with no more CPU
+    hours above request (and no more OOM events) than that peer, or None."""
+    rows = table.to_dicts()
+    peers = [r for r in rows if r["method"] in PEERS]
+    swept = [r for r in rows if r["method"].startswith("kubetune ")]
+    if not peers or not swept:
+        return None
+    best = min(peers, key=lambda r: r["cost_usd_per_hour"])
+    ok = [r for r in swept if r["cpu_hours_above_request"] <= best["cpu_hours_above_request"] + 1e-9
+          and r["oom_events"] <= best["oom_events"]]
+    if not ok:
+        return {"better_peer": best["method"], "setting": None}
+    me = min(ok, key=lambda r: r["reserved_cpu_cores"])
+    return {"better_peer": best["method"], "setting": me["method"].removeprefix("kubetune "),
+            "cpu_reduction": 1 - me["reserved_cpu_cores"] / best["reserved_cpu_cores"],
+            "cpu_hours_above_request": [me["cpu_hours_above_request"], best["cpu_hours_above_request"]],
+            "unmet_cpu_core_hours": [me["unmet_cpu_core_hours"], best["unmet_cpu_core_hours"]]}
+
+
+def _describe_equal_risk(e: dict | None) -> str:
+    if e is None:
+        return ""
+    if e["setting"] is None:
+        return f"equal risk: no swept setting has as few CPU hours above request as {e['better_peer']}"
+    return (f"equal risk: at {e['setting']} kubetune reserves {-100 * e['cpu_reduction']:+.1f}% CPU against "
+            f"{e['better_peer']} with {e['cpu_hours_above_request'][0]:.0f} vs {e['cpu_hours_above_request'][1]:.0f} "
+            f"CPU hours above request (unmet core-hours {e['unmet_cpu_core_hours'][0]:.0f} vs "
+            f"{e['unmet_cpu_core_hours'][1]:.0f}); the setting is picked on the replay week")
 
 
 def kubetune_available() -> bool:
@@ -231,6 +283,8 @@ def _print(name: str, table: pl.DataFrame, v: dict | None) -> None:
                    tbl_hide_column_data_types=True):
         print(table.select([c for c in cols if c in table.columns]))
     print(_describe(v))
+    if v and "equal_risk" in v:
+        print(_describe_equal_risk(v["equal_risk"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-bitbrains", action="store_true")
     ap.add_argument("--policy", nargs="*", default=[], metavar="KEY=VALUE",
                     help="keyword arguments for proposed_requests, e.g. risk=0.01")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also run kubetune at several risk settings and print the equal-risk trade-off")
     ap.add_argument("--json", type=Path, default=None, help="write the results here (for the README)")
     args = ap.parse_args(argv)
     POLICY.update({k: _policy_value(v) for k, v in (p.split("=", 1) for p in args.policy)})
@@ -249,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     if not kubetune_available():
         print("kubetune: not available yet")
         del methods["kubetune"]
+    elif args.sweep:
+        methods |= sweep_methods()
     t_all = time.perf_counter()
     results: dict[str, dict] = {}
     sim_tables = []
@@ -272,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         errors: dict[str, str] = {}
         table, sized = replay(snap, methods, start=start, errors=errors, sized_only=True)
         v, vs = verdict(table), verdict(sized)
+        if args.sweep and v is not None:
+            v["equal_risk"] = equal_risk(table)
         _print(f"{name} (days 1-14 -> 15-21, {time.perf_counter() - t:.1f}s; containers with cpu/memory usage: "
                f"{counts.get(True, 0)} in training, {counts.get(False, 0)} in the replay)", table, v)
         if vs is not None:
@@ -290,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
 
         table, sized = total(0), total(1)
         v, vs = verdict(table), verdict(sized)
+        if args.sweep and v is not None:
+            v["equal_risk"] = equal_risk(table)
         name = f"sim, all {len(sim_tables)} seeds (sums)"
         _print(name, table, v)
         if vs is not None:

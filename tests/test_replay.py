@@ -129,3 +129,25 @@ def test_benchmark_replay_on_a_small_simulated_cluster():
     assert set(table["method"]) == {"krr-simple", "vpa"}
     assert table["containers_evaluated"].n_unique() == 1 and table["containers_evaluated"][0] > 0
     assert (table["reserved_cpu_cores"] > 0).all()
+
+
+def test_equal_risk_picks_the_cheapest_setting_within_the_peers_shortfall():
+    bench = _bench()
+
+    def row(method, cpu, hours, oom=0, cost=None):
+        return {"method": method, "reserved_cpu_cores": cpu, "cpu_hours_above_request": hours, "oom_events": oom,
+                "unmet_cpu_core_hours": hours / 10, "cost_usd_per_hour": cost if cost is not None else cpu}
+
+    table = pl.DataFrame([
+        row("krr-simple", 12.0, 50.0), row("vpa", 10.0, 100.0),
+        row("kubetune workload risk=0.02", 11.0, 40.0),
+        row("kubetune cluster risk=0.02", 8.0, 90.0),
+        row("kubetune cluster risk=0.05", 6.0, 150.0),  # cheaper but more shortfall than VPA: not eligible
+        row("kubetune cluster risk=0.03", 7.0, 95.0, oom=1),  # more OOM events than VPA: not eligible
+    ])
+    e = bench.equal_risk(table)
+    assert e["better_peer"] == "vpa" and e["setting"] == "cluster risk=0.02"
+    assert e["cpu_reduction"] == pytest.approx(0.2)
+    none = bench.equal_risk(table.filter(pl.col("method").is_in(["vpa", "kubetune cluster risk=0.05"])))
+    assert none == {"better_peer": "vpa", "setting": None}
+    assert bench.equal_risk(table.filter(pl.col("method") == "vpa")) is None
