@@ -8,7 +8,6 @@ import copy
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -53,7 +52,6 @@ def _items(snap):
 
 
 def _find(items, key):
-    ns, kind, name = key
     return next(i for i in items if (i["metadata"]["namespace"], i["kind"], i["metadata"]["name"]) == key)
 
 
