@@ -119,7 +119,7 @@ WORKLOADS = Frame(
         *_WORKLOAD_KEY,
         _c("replicas", pl.Int64, "pods", "desired replicas (Jobs: parallelism)"),
         _c("labels", LABELS, "", "controller labels as key/value pairs"),
-        _c("annotations", LABELS, "", "controller annotations as key/value pairs"),
+        _c("annotations", LABELS, "", "annotations as key/value pairs: the controller's merged with its pod template's (the template's win, as pod-level keys such as cluster-autoscaler.kubernetes.io/safe-to-evict belong there)"),
         _c("hpa_name", pl.String, "", "HorizontalPodAutoscaler (or KEDA ScaledObject) scaling it"),
         _c("hpa_min_replicas", pl.Int64, "pods", "HPA minReplicas"),
         _c("hpa_max_replicas", pl.Int64, "pods", "HPA maxReplicas"),

@@ -105,3 +105,19 @@ def test_quantities_are_memoised_and_exact():
     c = b.finish()["containers"].sort("pod")
     assert c["cpu_request"].to_list() == [0.1, 0.1, 0.002, 2.0, 0.1]  # 1500u rounds up to 2m
     assert c["memory_request"].to_list() == [1024, 1000, 1610612736, 129_000_000, 1024]
+
+
+def test_pod_template_annotations_reach_the_workload_and_win():
+    """cluster-autoscaler's safe-to-evict is a pod annotation: set on the template, spot must see it."""
+    b = SpecBuilder("test")
+    dep = {"metadata": {"name": "web", "namespace": "a", "annotations": {
+        "kubetune.io/spot": "true", "deployment.kubernetes.io/revision": "3",
+        "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}, "annotations": {
+            "cluster-autoscaler.kubernetes.io/safe-to-evict": "false", "kubetune.io/spot": "false"}},
+            "spec": {"containers": [{"name": "c"}]}}}}
+    b.add("deployments", [dep])
+    w = b.finish()["workloads"].row(0, named=True)
+    got = {kv["key"]: kv["value"] for kv in w["annotations"]}
+    assert got == {"deployment.kubernetes.io/revision": "3", "kubetune.io/spot": "false",
+                   "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}

@@ -16,7 +16,7 @@ into the client's model classes) and turns them into the ``containers``, ``workl
   A request that is not set but has a limit takes the limit, as the API server defaults it.
 - **Containers** are ``app``, ``init``, or ``sidecar`` (an init container with
   ``restartPolicy: Always``).
-- **Workloads** carry replicas, labels, annotations (minus ``last-applied-configuration``),
+- **Workloads** carry replicas, labels, annotations (their own merged with the pod template's, the template's winning; minus ``last-applied-configuration``),
   the HPA targeting them (``scaleTargetRef``; autoscaling/v2 metrics, defaulted to CPU 80 %
   when none are given, as the API server does), the PDB whose selector matches their pod
   template labels, update strategy with maxUnavailable/maxSurge as written, emptyDir and
@@ -336,6 +336,7 @@ class _Template:
     """What the workloads frame needs from a pod template, extracted (and checked) at intake."""
 
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     uses_empty_dir: bool = False
     uses_local_storage: bool = False
     node_selector: dict[str, str] = field(default_factory=dict)
@@ -356,6 +357,7 @@ def _template_facts(template: dict, claim_templates: Any = None) -> _Template:
     claims = _list(claim_templates, "spec.volumeClaimTemplates")
     return _Template(
         labels=_str_map(tmeta.get("labels"), "template labels"),
+        annotations=_str_map(tmeta.get("annotations"), "template annotations"),
         uses_empty_dir=any("emptyDir" in v for v in volumes),
         uses_local_storage=_local_storage(volumes, claims),
         node_selector=_str_map(tspec.get("nodeSelector"), "template nodeSelector"),
@@ -913,7 +915,8 @@ class SpecBuilder:
             pdb = next((p for p in pdbs_by_ns.get(w.namespace, ()) if selector_matches(p.selector, t.labels)), None)
             rows.append({
                 "namespace": w.namespace, "workload_kind": w.kind, "workload": w.name, "replicas": replicas,
-                "labels": _kv(w.labels), "annotations": _kv(w.annotations),
+                # pod-level annotations (safe-to-evict, spot opt-in) live on the template: they win
+                "labels": _kv(w.labels), "annotations": _kv({**w.annotations, **t.annotations}),
                 "hpa_name": hpa.name if hpa else None,
                 "hpa_min_replicas": hpa.min_replicas if hpa else None,
                 "hpa_max_replicas": hpa.max_replicas if hpa else None,
