@@ -32,7 +32,7 @@ _QUANTITY = re.compile(
 )
 
 
-def parse_quantity(text: str | int | float) -> Decimal:
+def parse_quantity(text: str | float) -> Decimal:
     """Parse a Kubernetes quantity exactly (``"100m"`` -> ``Decimal("0.1")``)."""
     if isinstance(text, bool):
         raise InputError(f"{text!r} is not a Kubernetes quantity.")
@@ -54,19 +54,19 @@ def parse_quantity(text: str | int | float) -> Decimal:
     return number * _DECIMAL[match["dec"] or ""]
 
 
-def parse_cpu(text: str | int | float) -> float:
+def parse_cpu(text: str | float) -> float:
     """CPU quantity -> cores (``"250m"`` -> 0.25). Kubernetes keeps millicore precision."""
     value = parse_quantity(text)
     millis = (value * 1000).to_integral_value(rounding=ROUND_CEILING)
     return float(millis / 1000)
 
 
-def parse_memory(text: str | int | float) -> int:
+def parse_memory(text: str | float) -> int:
     """Memory quantity -> bytes, rounded up to a whole byte as Kubernetes does."""
     return int(parse_quantity(text).to_integral_value(rounding=ROUND_CEILING))
 
 
-def parse_count(text: str | int | float) -> int:
+def parse_count(text: str | float) -> int:
     """Extended-resource quantity (``nvidia.com/gpu``) -> whole devices."""
     return int(parse_quantity(text).to_integral_value(rounding=ROUND_CEILING))
 
@@ -81,7 +81,7 @@ def format_cpu(cores: float | None) -> str:
     return f"{millis}m"
 
 
-def format_memory(nbytes: float | int | None) -> str:
+def format_memory(nbytes: float | None) -> str:
     """Bytes -> a Kubernetes string in the largest binary unit that keeps it whole-ish.
 
     Values that are a whole number of Gi/Mi/Ki print that way (``512Mi``); others are rounded

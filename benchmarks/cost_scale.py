@@ -132,7 +132,7 @@ def build(containers: int, days: float, step: int, seed: int = 0) -> Snapshot:
 
 def analyze(directory: str) -> int:
     """Load the snapshot and run allocation + roll-ups, as ``kubetune cost`` would (fresh process)."""
-    from analyzer.snapshot import load_snapshot  # noqa: PLC0415
+    from analyzer.snapshot import load_snapshot
 
     t0 = time.perf_counter()
     snap = load_snapshot(directory)

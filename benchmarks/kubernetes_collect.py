@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.kube_api_server import start_process_from, write_kubeconfig  # noqa: E402
+from tests.kube_api_server import start_process_from, write_kubeconfig
 
 T0 = "2026-11-01T00:00:00Z"
 TARGET_SECONDS = 20.0

@@ -37,7 +37,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.prometheus_server import block_samples, need, start_prometheus  # noqa: E402
+from tests.prometheus_server import block_samples, need, start_prometheus
 
 DAY = 86400
 T0 = 1_793_491_200  # 2026-11-01T00:00:00Z, a multiple of 300
@@ -398,7 +398,7 @@ class RssSampler(threading.Thread):
 
 def truth_check(c: dict, snap_dir: Path, days: int, scrape: int, step: int) -> dict:
     """Compare the written snapshot with the generator: requests, peak memory, p95 CPU."""
-    from analyzer.snapshot import load_snapshot  # noqa: PLC0415
+    from analyzer.snapshot import load_snapshot
 
     snap = load_snapshot(snap_dir)
     frame = c["containers"].with_row_index("k")
@@ -490,7 +490,7 @@ def main() -> None:
         check = truth_check(c, out, args.days, args.scrape, run["step"])
         lib = ours = None
         if not args.skip_library:
-            from analyzer.collectors import promql as q  # noqa: PLC0415
+            from analyzer.collectors import promql as q
 
             query = q.cpu_usage(q.Scope(), run["step"], args.scrape, "prometheus", aggregate=False)
             argv = [server.url, query, str(start), str(end), str(run["step"])]

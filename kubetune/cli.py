@@ -115,7 +115,7 @@ def simulate(
 
     Example: kubetune simulate --workloads 60 --days 14 --step 5m --seed 1 --out snap/
     """
-    from analyzer.simulator import simulate as run  # noqa: PLC0415 - heavy import only when used
+    from analyzer.simulator import simulate as run
 
     step_seconds = int(parse_duration(step))
     _check_out(out, overwrite)
@@ -125,13 +125,13 @@ def simulate(
         path = snap.write(out, overwrite=overwrite)
         extra = []
         if openmetrics is not None:
-            from analyzer.simulator.openmetrics import write_openmetrics  # noqa: PLC0415
+            from analyzer.simulator.openmetrics import write_openmetrics
 
             progress.add_task(f"writing OpenMetrics to {openmetrics}", total=None)
             write_openmetrics(snap, openmetrics)
             extra.append(f"OpenMetrics {openmetrics}")
         if kube_json is not None:
-            from analyzer.simulator.kube_objects import write_kube_json  # noqa: PLC0415
+            from analyzer.simulator.kube_objects import write_kube_json
 
             write_kube_json(snap, kube_json)
             extra.append(f"Kubernetes JSON {kube_json}")
@@ -168,7 +168,7 @@ def import_(
 
     Example: kubetune import usage.csv --containers requests.csv --out snap/
     """
-    from analyzer.collectors.files import import_files  # noqa: PLC0415
+    from analyzer.collectors.files import import_files
 
     step_seconds = int(parse_duration(step)) if step else None
     _check_out(out, overwrite)
@@ -250,9 +250,9 @@ def collect(
     usage = spec = None
     with _progress() as progress:
         task = progress.add_task("connecting", total=None)
-        say = lambda line: progress.update(task, description=line)  # noqa: E731
+        say = lambda line: progress.update(task, description=line)
         if prometheus_url:
-            from analyzer.collectors.prometheus import PrometheusConfig, collect_prometheus  # noqa: PLC0415
+            from analyzer.collectors.prometheus import PrometheusConfig, collect_prometheus
 
             config = PrometheusConfig(
                 url=prometheus_url, token=token, token_file=str(token_file) if token_file else None,
@@ -264,7 +264,7 @@ def collect(
             usage = collect_prometheus(config, start=t0, end=t1, history=None if t0 else history, step=step,
                                        namespaces=namespace, progress=say)
         if wants_api or from_kubectl:
-            from analyzer.collectors import kubernetes as kube  # noqa: PLC0415
+            from analyzer.collectors import kubernetes as kube
 
             if from_kubectl:
                 spec = kube.collect_from_kubectl(from_kubectl, cluster=cluster or "kubectl", namespaces=namespace or (),
@@ -289,7 +289,7 @@ def _when(text: str | None, flag: str):
     """ISO 8601 -> aware datetime (UTC when no zone is given)."""
     if text is None:
         return None
-    from datetime import UTC, datetime  # noqa: PLC0415
+    from datetime import UTC, datetime
 
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -299,7 +299,7 @@ def _when(text: str | None, flag: str):
 
 
 def _merge(usage, spec):
-    from analyzer.collectors.kubernetes import merge_specs  # noqa: PLC0415
+    from analyzer.collectors.kubernetes import merge_specs
 
     merged, report = merge_specs(usage, spec)
     for line in report.lines():
@@ -344,8 +344,8 @@ def report(
 
     Example: kubetune report --snapshot snap/ --out report/
     """
-    from analyzer.summary import summarize  # noqa: PLC0415
-    from dashboards.report import write_report  # noqa: PLC0415
+    from analyzer.summary import summarize
+    from dashboards.report import write_report
 
     snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
     with _progress() as progress:
@@ -426,10 +426,9 @@ def cost(
 
     Example: kubetune cost --by namespace --window 7d
     """
-    from datetime import timedelta  # noqa: PLC0415
+    from datetime import timedelta
 
-
-    from analyzer.cost import analyze_cost, rollup, top_waste  # noqa: PLC0415
+    from analyzer.cost import analyze_cost, rollup, top_waste
 
     snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
     span = timedelta(seconds=parse_duration(window)) if window else None
@@ -493,9 +492,9 @@ def forecast(
       kubetune forecast --backtest
       kubetune forecast --drift
     """
-    from datetime import timedelta  # noqa: PLC0415
+    from datetime import timedelta
 
-    from forecasting import backtest_snapshot, detect_drift, forecast_snapshot  # noqa: PLC0415
+    from forecasting import backtest_snapshot, detect_drift, forecast_snapshot
 
     if backtest and drift:
         raise InputError("give either --backtest or --drift, not both.")
@@ -595,11 +594,12 @@ def recommend(
       kubetune recommend --patches patches/ --base ../base
       kubetune recommend --kind rightsize --skipped
     """
-    from recommenders.api import KINDS as KNOWN_KINDS  # noqa: PLC0415
-    from recommenders.base_manifests import resolve_base  # noqa: PLC0415
-    from recommenders.api import recommend as run, recommendations_frame, skip_summary  # noqa: PLC0415
-    from recommenders.patches import human_value, write_patches  # noqa: PLC0415
-    from recommenders.policy import RightsizePolicy  # noqa: PLC0415
+    from recommenders.api import KINDS as KNOWN_KINDS
+    from recommenders.api import recommend as run
+    from recommenders.api import recommendations_frame, skip_summary
+    from recommenders.base_manifests import resolve_base
+    from recommenders.patches import human_value, write_patches
+    from recommenders.policy import RightsizePolicy
 
     kinds = tuple(k.strip() for part in (kind or list(KNOWN_KINDS)) for k in part.split(",") if k.strip())
     if patches is not None:

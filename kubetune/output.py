@@ -32,9 +32,7 @@ def plain_rows(df: pl.DataFrame) -> list[dict]:
     for name, dtype in df.schema.items():
         if isinstance(dtype, pl.Datetime):
             casts.append(pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        elif dtype == pl.Date:
-            casts.append(pl.col(name).cast(pl.String))
-        elif dtype == pl.Categorical or isinstance(dtype, pl.Enum):
+        elif dtype == pl.Date or dtype == pl.Categorical or isinstance(dtype, pl.Enum):
             casts.append(pl.col(name).cast(pl.String))
     return (df.with_columns(casts) if casts else df).to_dicts()
 

@@ -53,13 +53,13 @@ def load_source(source: Source, note=print) -> Snapshot:
 
 def _collect_live(source: Source) -> Snapshot:
     try:
-        from analyzer.collectors import prometheus  # noqa: PLC0415 - optional until the collector lands
+        from analyzer.collectors import prometheus
     except ImportError:
         raise InputError("reading Prometheus directly is not yet available in this build; use --snapshot.") from None
     usage = prometheus.collect_from_options(url=source.prometheus_url, history=source.history)
     if not (source.kubeconfig or source.in_cluster):
         return usage
-    from analyzer.collectors import kubernetes  # noqa: PLC0415
+    from analyzer.collectors import kubernetes
 
     spec = kubernetes.collect_from_options(kubeconfig=source.kubeconfig, in_cluster=source.in_cluster)
     merged, _ = kubernetes.merge_specs(usage, spec)

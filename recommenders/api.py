@@ -28,7 +28,7 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
     """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
-        from analyzer.errors import InputError  # noqa: PLC0415
+        from analyzer.errors import InputError
 
         raise InputError(f"unknown recommendation kind(s) {', '.join(sorted(unknown))}; use {', '.join(KINDS)}.")
     rates = workload_rates(snapshot, pricing_file=pricing_file)
@@ -38,11 +38,11 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
     if "rightsize" in kinds:
         out.extend(recommend_rightsizing(snapshot, policy, rates))
     if "gpu" in kinds:
-        from recommenders.gpu import recommend_gpu  # noqa: PLC0415
+        from recommenders.gpu import recommend_gpu
 
         out.extend(recommend_gpu(snapshot, rates))
     if "spot" in kinds:
-        from recommenders.spot import recommend_spot  # noqa: PLC0415
+        from recommenders.spot import recommend_spot
 
         out.extend(recommend_spot(snapshot, rates, placement=spot_placement))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyzer.schema import markdown  # noqa: E402
+from analyzer.schema import markdown
 
 START, END = "<!-- schema:start -->", "<!-- schema:end -->"
 

@@ -32,10 +32,10 @@ class PromCluster:
 
 
 def _build(tmp: Path, *, server: str = "prometheus", **render) -> PromCluster:
-    from analyzer.simulator import simulate  # noqa: PLC0415
+    from analyzer.simulator import simulate
 
     try:
-        from analyzer.simulator.openmetrics import write_openmetrics  # noqa: PLC0415
+        from analyzer.simulator.openmetrics import write_openmetrics
     except ImportError:  # pragma: no cover - the simulator's exporter rendering lands separately
         pytest.skip("analyzer.simulator.openmetrics (the exporter rendering of the simulator) is not available")
 

@@ -63,13 +63,13 @@ class FaultProxy:
             def log_message(self, *args):  # never print request lines (or anything) to stderr
                 return
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 try:
                     proxy._handle(self)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
                     self.close_connection = True
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request, client_address):  # quiet: faults are the point

@@ -123,7 +123,7 @@ class KubeAPIServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server._handle(self, "GET")
 
             def _other(self) -> None:
@@ -151,7 +151,7 @@ class KubeAPIServer:
     def __enter__(self) -> KubeAPIServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- what it saw ------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def small():
 
 @pytest.fixture(scope="module")
 def sim():
-    from analyzer.simulator import simulate  # noqa: PLC0415
+    from analyzer.simulator import simulate
 
     return simulate(workloads=20, days=2)
 
@@ -627,7 +627,7 @@ def test_kubectl_list_and_atomic_json_files(small, small_lists, tmp_path):
 
 def test_kubectl_json_reads_back_through_the_collector(case, tmp_path):
     """The project's kubectl-JSON collector recovers the snapshot's containers from the objects."""
-    from analyzer.collectors.kubernetes import collect_from_kubectl  # noqa: PLC0415
+    from analyzer.collectors.kubernetes import collect_from_kubectl
 
     snapshot, _ = case
     write_kube_json(snapshot, tmp_path / "kube")
@@ -636,7 +636,7 @@ def test_kubectl_json_reads_back_through_the_collector(case, tmp_path):
     key = ["namespace", "pod", "container"]
     cols = ["workload_kind", "workload", "container_type", "owner_kind", "owner_name", "node", "cpu_limit",
             "memory_limit", "gpu_resource", "gpu_request", "gpu_limit"]
-    strs = lambda df: df.with_columns(pl.col(c).cast(pl.String) for c, d in df.schema.items()  # noqa: E731
+    strs = lambda df: df.with_columns(pl.col(c).cast(pl.String) for c, d in df.schema.items()
                                       if d == pl.Categorical or isinstance(d, pl.Enum))
     truth, back = strs(snapshot.containers), strs(got.containers)
     assert back.height >= 9

@@ -7,11 +7,16 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
-import pytest
 from sklearn.base import clone
 
-from forecasting import (GlobalQuantileForecaster, HistoricalPercentile, SeasonalNaive, backtest_matrix,
-                         extract_series, forecast_snapshot)
+from forecasting import (
+    GlobalQuantileForecaster,
+    HistoricalPercentile,
+    SeasonalNaive,
+    backtest_matrix,
+    extract_series,
+    forecast_snapshot,
+)
 
 FAST = dict(max_iter=10, max_rows=5_000, n_origins=6)
 

@@ -106,7 +106,7 @@ def test_workloads_match_the_truth(world):
         assert bad.is_empty(), (col, bad.select(*key, col, f"{col}_truth").head(5).to_dicts())
     for row in joined.to_dicts():
         where = (row["namespace"], row["workload"])
-        as_dict = lambda pairs: {p["key"]: p["value"] for p in pairs or []}  # noqa: E731
+        as_dict = lambda pairs: {p["key"]: p["value"] for p in pairs or []}
         assert as_dict(row["labels"]) == as_dict(row["labels_truth"]), where
         assert as_dict(row["annotations"]) == as_dict(row["annotations_truth"]), where
         assert as_dict(row["node_selector"]) == as_dict(row["node_selector_truth"]), where
@@ -159,7 +159,7 @@ def test_oom_kills_are_seen(world):
 
 def test_namespaces_match_the_truth(world):
     truth, _, snap, _ = world
-    as_map = lambda df: {r["namespace"]: {p["key"]: p["value"] for p in r["labels"]}  # noqa: E731
+    as_map = lambda df: {r["namespace"]: {p["key"]: p["value"] for p in r["labels"]}
                          for r in _str(df).to_dicts()}
     got, expect = as_map(snap.namespaces), as_map(truth.namespaces)
     assert {k: got[k] for k in expect} == expect

@@ -214,7 +214,7 @@ def test_workloads_and_autoscalers(prom_cluster, collected):
 
 def test_namespace_labels(prom_cluster, collected):
     """kube_namespace_labels: well-known keys come back as written, others as KSM sanitized them."""
-    from analyzer.collectors.prometheus import KNOWN_NODE_LABELS  # noqa: PLC0415
+    from analyzer.collectors.prometheus import KNOWN_NODE_LABELS
 
     def labels(df: pl.DataFrame, sanitize: bool) -> dict:
         out = {}
@@ -260,7 +260,7 @@ def test_cluster_label_that_matches_nothing_is_one_clear_error(prom_cluster):
 
 
 def test_collect_from_options_uses_the_history(prom_cluster):
-    from analyzer.collectors.prometheus import collect_from_options  # noqa: PLC0415
+    from analyzer.collectors.prometheus import collect_from_options
 
     end = prom_cluster.truth.manifest.end
     snap = collect_from_options(prom_cluster.url, history="6h", end=end, timeout=60)

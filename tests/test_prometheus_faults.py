@@ -245,7 +245,7 @@ def _iso(dt) -> str:
 
 
 def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, proxy, tmp_path):
-    from tests.cli_helpers import run_cli  # noqa: PLC0415
+    from tests.cli_helpers import run_cli
 
     proxy.reset(Fault(RANGE, "drop"))
     m = prom_cluster.truth.manifest
@@ -255,7 +255,7 @@ def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, p
     assert result.code == 0, result.err
     assert TOKEN not in result.out + result.err
     assert all(s.authorization == f"Bearer {TOKEN}" for s in proxy.seen)
-    from analyzer.snapshot import load_snapshot  # noqa: PLC0415
+    from analyzer.snapshot import load_snapshot
 
     snap = load_snapshot(out)
     assert snap.containers.height == prom_cluster.truth.containers.height
@@ -263,7 +263,7 @@ def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, p
 
 
 def test_cli_collect_fault_is_one_line_nonzero_exit_and_no_output(prom_cluster, proxy, tmp_path):
-    from tests.cli_helpers import assert_clean_error, run_cli  # noqa: PLC0415
+    from tests.cli_helpers import assert_clean_error, run_cli
 
     proxy.reset(Fault((RANGE, "container_memory"), "garbage"))
     m = prom_cluster.truth.manifest

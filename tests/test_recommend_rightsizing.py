@@ -112,7 +112,7 @@ def test_small_difference_is_not_churned():
 
 def test_oom_killed_container_gets_more_memory_never_less():
     limit = 512 * MIB
-    mem = lambda n: np.minimum(np.linspace(300, 600, n) * MIB, limit)  # noqa: E731 - usage capped by the limit
+    mem = lambda n: np.minimum(np.linspace(300, 600, n) * MIB, limit)
     snap = build([{"name": "leaky", "cpu": rng_series(5, 0.1, 0.01), "memory": mem, "cpu_request": 0.1,
                    "memory_request": limit, "memory_limit": limit, "ooms": [500, 900, 1300]}])
     r = recs_by(recommend_rightsizing(snap))[("leaky", "memory")]
@@ -160,14 +160,14 @@ def test_cpu_is_sized_from_history_after_a_level_drop():
 
 def test_cluster_risk_budget_reserves_less_than_one_level_for_all():
     """Steady containers get a high level cheaply; the spiky one carries the accepted risk."""
-    spiky = lambda n: np.where(np.random.default_rng(12).random(n) < 0.04, 3.0, 0.3)  # noqa: E731
+    spiky = lambda n: np.where(np.random.default_rng(12).random(n) < 0.04, 3.0, 0.3)
     specs = [{"name": f"steady{i}", "cpu": rng_series(20 + i, 0.5, 0.01), "memory": rng_series(40 + i, GIB, MIB),
               "cpu_request": 1.0} for i in range(4)]
     specs.append({"name": "spiky", "cpu": spiky, "memory": rng_series(60, GIB, MIB), "cpu_request": 4.0})
     snap = build(specs)
     cluster = recs_by(recommend_rightsizing(snap, RightsizePolicy(risk=0.02, risk_mode="cluster", max_risk=0.1)))
     per = recs_by(recommend_rightsizing(snap, RightsizePolicy(risk=0.02, risk_mode="workload")))
-    total = lambda rs: sum(r.proposed_request for (w, res), r in rs.items() if res == "cpu")  # noqa: E731
+    total = lambda rs: sum(r.proposed_request for (w, res), r in rs.items() if res == "cpu")
     assert total(cluster) < total(per)
     assert cluster[("spiky", "cpu")].risk > per[("spiky", "cpu")].risk
     # the budget holds: pod-weighted calibrated risk within --risk

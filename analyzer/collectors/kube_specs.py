@@ -652,7 +652,7 @@ class SpecBuilder:
         return _Workload(ns, kind, name, replicas, labels, annotations, _template_facts(template, claims), strategy,
                          ref)
 
-    def _controller_handler(resource: str, kind: str):  # noqa: N805 - a factory used in the class body
+    def _controller_handler(resource: str, kind: str):
         def handler(self, item, meta, ns, name):
             self.controllers[resource].append(self._workload(kind, item, meta, ns, name))
         return handler

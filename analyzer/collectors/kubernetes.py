@@ -217,7 +217,7 @@ _YamlLoader.yaml_implicit_resolvers = {
 
 def _yaml(path: Path, raw: bytes) -> Any:
     try:
-        docs = list(yaml.load_all(raw.decode("utf-8"), Loader=_YamlLoader))  # noqa: S506 - a SafeLoader
+        docs = list(yaml.load_all(raw.decode("utf-8"), Loader=_YamlLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

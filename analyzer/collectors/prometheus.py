@@ -215,7 +215,7 @@ class PrometheusClient:
                                       raise_on_status=False), auth=auth, session=session, timeout=config.timeout)
         if config.insecure:
             session.verify = False
-            import urllib3  # noqa: PLC0415
+            import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session = session
@@ -1238,7 +1238,7 @@ _KNOWN = {("label_" + _SANITIZE.sub("_", k)).lower(): k for k in KNOWN_NODE_LABE
 
 
 def _label_key(column: str) -> str:
-    return _KNOWN.get(column.lower(), column[len("label_"):] if column.startswith("label_") else column)
+    return _KNOWN.get(column.lower(), column.removeprefix("label_"))
 
 
 def _node_labels(frame: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -1291,7 +1291,7 @@ def _finish_nodes(nodes: pl.DataFrame) -> pl.DataFrame:
                        ("_dcgm_mig", pl.Boolean)):
         if col not in nodes.columns:
             nodes = nodes.with_columns(pl.lit(None, dtype).alias(col))
-    low = lambda e: e.str.to_lowercase()  # noqa: E731
+    low = lambda e: e.str.to_lowercase()
     cap_type = (
         pl.when(low(_label("karpenter.sh/capacity-type")).is_in(["spot", "on-demand", "reserved"]))
         .then(low(_label("karpenter.sh/capacity-type")))

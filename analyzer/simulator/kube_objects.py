@@ -168,14 +168,14 @@ def cpu_quantity(cores: float) -> str:
     return format_cpu(cores)
 
 
-def memory_quantity(nbytes: int | float) -> str:
+def memory_quantity(nbytes: float) -> str:
     """A memory quantity that parses back to exactly ``nbytes`` (bytes when no binary unit fits)."""
     n = int(round(nbytes))
     text = format_memory(n)
     return text if parse_memory(text) == n else str(n)
 
 
-def count_quantity(n: int | float) -> str:
+def count_quantity(n: float) -> str:
     return str(int(n))
 
 

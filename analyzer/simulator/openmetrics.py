@@ -94,6 +94,7 @@ from typing import IO, Any
 
 import polars as pl
 
+from analyzer.atomic import atomic_file
 from analyzer.simulator.kube_objects import (
     CONTAINER_RUNTIME,
     KERNEL,
@@ -114,7 +115,6 @@ from analyzer.simulator.kube_objects import (
     qos_class,
     sandbox_id,
 )
-from analyzer.atomic import atomic_file
 from analyzer.snapshot import Snapshot
 
 MIB = 2**20
@@ -598,7 +598,7 @@ def _segments(breaks: pl.DataFrame, c: pl.DataFrame) -> pl.DataFrame:
 
 def _ksm_controllers(out: _Out, cl: _Cluster, scrape: list) -> None:
     pods, K = cl.pods, cl.K
-    emit = lambda name, mtype, seg: out.family(name, mtype).grid(seg)  # noqa: E731
+    emit = lambda name, mtype, seg: out.family(name, mtype).grid(seg)
     one = pl.lit("1")
 
     # ReplicaSets (from their first pod to the end: revisionHistoryLimit keeps them) and Jobs (until their last pod).
@@ -667,7 +667,7 @@ def _ksm_controllers(out: _Out, cl: _Cluster, scrape: list) -> None:
 
 def _ksm_nodes(out: _Out, cl: _Cluster, scrape: list) -> None:
     n = cl.nodes
-    emit = lambda name, mtype, seg: out.family(name, mtype).grid(seg)  # noqa: E731
+    emit = lambda name, mtype, seg: out.family(name, mtype).grid(seg)
     one = pl.lit("1")
     rows = n.to_dicts()
     scrape_pairs = [(k, v) for k, v in scrape]

@@ -126,7 +126,7 @@ class Generator:
             i = j
 
     def _chunk(self, ids: np.ndarray, res: int, form: int):
-        s, p, rng, dt = self.series, self.p, self.rng, self.clock.step_seconds
+        s, rng = self.series, self.rng
         t0, t1 = s.t0[ids].astype(np.int64), s.t1[ids].astype(np.int64)
         lengths = t1 - t0
         total = int(lengths.sum())
