@@ -80,3 +80,20 @@ def vm_cluster(tmp_path_factory):
                      duplicate_job=True, pod_level_series=True)
     yield cluster
     cluster.server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_snapshot():
+    """The bundled sample snapshot, loaded once (tests must not modify it)."""
+    from analyzer.paths import sample_snapshot_dir
+    from analyzer.snapshot import load_snapshot
+
+    return load_snapshot(sample_snapshot_dir())
+
+
+@pytest.fixture(scope="session")
+def sample_recommendations(sample_snapshot):
+    """Every recommender's output on the bundled sample, computed once."""
+    from recommenders.api import KINDS, recommend
+
+    return recommend(sample_snapshot, kinds=KINDS)

@@ -13,10 +13,7 @@ import pytest
 import yaml
 
 from analyzer.errors import InputError
-from analyzer.paths import sample_snapshot_dir
 from analyzer.simulator.kube_objects import kube_lists
-from analyzer.snapshot import load_snapshot
-from recommenders.api import KINDS, recommend
 from recommenders.base_manifests import read_base, resolve_base
 from recommenders.patches import pod_spec_path, write_patches
 from tests.cli_helpers import assert_clean_error, run_cli
@@ -25,14 +22,6 @@ KUBECTL = shutil.which("kubectl")
 LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return load_snapshot(sample_snapshot_dir())
-
-
-@pytest.fixture(scope="module")
-def result(sample):
-    return recommend(sample, kinds=KINDS)
 
 
 def _spec(doc):
@@ -41,9 +30,9 @@ def _spec(doc):
     return doc
 
 
-def _patched_keys(result):
+def _patched_keys(sample_recommendations):
     return sorted({(r.target.namespace, r.target.workload_kind, r.target.workload)
-                   for r in result.recommendations if r.pod_spec_patch})
+                   for r in sample_recommendations.recommendations if r.pod_spec_patch})
 
 
 def _items(snap):
@@ -56,10 +45,10 @@ def _find(items, key):
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH (the test command installs it)")
-def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample, result):
-    items = _items(sample)
-    keys = _patched_keys(result)
-    with_init = next(k for k in keys if result.container_order.get(k, {}).get("initContainers"))
+def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample_snapshot, sample_recommendations):
+    items = _items(sample_snapshot)
+    keys = _patched_keys(sample_recommendations)
+    with_init = next(k for k in keys if sample_recommendations.container_order.get(k, {}).get("initContainers"))
     gone, renamed = [k for k in keys if k != with_init][:2]
     # the base has an init container the snapshot never saw, first; one workload is absent; one
     # workload's containers have other names than the snapshot's
@@ -72,7 +61,7 @@ def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample, r
     (tmp_path / "base" / "workloads.yaml").write_text(yaml.safe_dump_all(items))
     (tmp_path / "base" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
 
-    written = write_patches(result, tmp_path / "patches", base="../base")
+    written = write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     assert len(written.unmatched) == 2
     assert any("not in the base" in w and gone[2] in w for w in written.unmatched)
     assert any("has no container" in w and renamed[2] in w for w in written.unmatched)
@@ -120,11 +109,11 @@ def test_read_base_plain_directory_file_and_bad_input(tmp_path):
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
-def test_a_base_kustomize_cannot_build_is_a_clear_error(tmp_path, result):
+def test_a_base_kustomize_cannot_build_is_a_clear_error(tmp_path, sample_recommendations):
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
     with pytest.raises(InputError, match="kubectl kustomize .* failed"):
-        write_patches(result, tmp_path / "patches", base="../base")
+        write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     assert not (tmp_path / "patches").exists()
 
 

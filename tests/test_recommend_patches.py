@@ -12,10 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from analyzer.paths import sample_snapshot_dir
 from analyzer.simulator.kube_objects import kube_lists
-from analyzer.snapshot import load_snapshot
-from recommenders.api import KINDS, recommend
 from recommenders.patches import merge_fragments, pod_spec_path, write_patches
 from tests.cli_helpers import assert_clean_error, run_cli
 
@@ -24,14 +21,6 @@ WORKLOAD_LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs
 ALLOWED = {"nodeSelector", "affinity", "tolerations"}
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return load_snapshot(sample_snapshot_dir())
-
-
-@pytest.fixture(scope="module")
-def result(sample):
-    return recommend(sample, kinds=KINDS)
 
 
 def _base(tmp: Path, snap) -> dict[tuple, dict]:
@@ -59,10 +48,10 @@ def _diff(a, b, path=()):
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH (the test command installs it)")
-def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(tmp_path, sample, result):
-    assert result.recommendations, "the sample must produce recommendations"
-    base = _base(tmp_path, sample)
-    written = write_patches(result, tmp_path / "patches", base="../base")
+def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(tmp_path, sample_snapshot, sample_recommendations):
+    assert sample_recommendations.recommendations, "the sample_snapshot must produce recommendations"
+    base = _base(tmp_path, sample_snapshot)
+    written = write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     assert written.files and not written.unmatched and (tmp_path / "patches" / "kustomization.yaml").exists()
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
@@ -82,20 +71,20 @@ def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(
             ok = rest[0] in ALLOWED or (rest[0] in ("containers", "initContainers") and rest[2] == "resources")
             assert ok, (key, path)
     assert patched == set(base)
-    targets = {(r.target.workload_kind, r.target.namespace, r.target.workload) for r in result.recommendations}
+    targets = {(r.target.workload_kind, r.target.namespace, r.target.workload) for r in sample_recommendations.recommendations}
     assert changed and changed <= targets
     for extra in (tmp_path / "patches").glob("cluster/*.yaml"):
         kubernetes_validate.validate(yaml.safe_load(extra.read_text()), version, strict=True)
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
-def test_proposed_values_land_in_the_built_manifests(tmp_path, sample, result):
-    _base(tmp_path, sample)
-    write_patches(result, tmp_path / "patches", base="../base")
+def test_proposed_values_land_in_the_built_manifests(tmp_path, sample_snapshot, sample_recommendations):
+    _base(tmp_path, sample_snapshot)
+    write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=True)
     docs = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
     checked = 0
-    for r in result.recommendations:
+    for r in sample_recommendations.recommendations:
         if r.kind != "rightsize" or r.resource not in ("cpu", "memory"):
             continue
         spec = docs[(r.target.workload_kind, r.target.namespace, r.target.workload)]
@@ -109,15 +98,15 @@ def test_proposed_values_land_in_the_built_manifests(tmp_path, sample, result):
     assert checked > 10
 
 
-def test_patch_files_open_with_plain_word_evidence(tmp_path, result):
-    write_patches(result, tmp_path / "p")
+def test_patch_files_open_with_plain_word_evidence(tmp_path, sample_recommendations):
+    write_patches(sample_recommendations, tmp_path / "p")
     text = next((tmp_path / "p").glob("*.yaml")).read_text()
     assert text.startswith("# kubetune recommendation") and "why:" in text and "/month" in text
     kust = yaml.safe_load((tmp_path / "p" / "kustomization.yaml").read_text())
     assert kust["kind"] == "Kustomization" and "resources" not in kust
     assert len(kust["patches"]) == len(list((tmp_path / "p").glob("*.yaml"))) - 1
     saved = json.loads((tmp_path / "p" / "recommendations.json").read_text())
-    assert len(saved["recommendations"]) == len(result.recommendations)
+    assert len(saved["recommendations"]) == len(sample_recommendations.recommendations)
 
 
 def test_merge_fragments_merges_containers_by_name_and_replaces_other_lists():
@@ -152,8 +141,8 @@ def test_cli_recommend_table_and_bad_usage():
     assert_clean_error(run_cli("recommend", "--cpu-limit-ratio", "0.5"), 2, "--cpu-limit-ratio must be at least 1")
 
 
-def test_cli_recommend_on_imported_usage_says_savings_are_fallback_rates(tmp_path, sample):
-    usage = sample.usage.filter(sample.usage["workload"].cast(str).is_in(["cart", "orders"]))
+def test_cli_recommend_on_imported_usage_says_savings_are_fallback_rates(tmp_path, sample_snapshot):
+    usage = sample_snapshot.usage.filter(sample_snapshot.usage["workload"].cast(str).is_in(["cart", "orders"]))
     path = tmp_path / "usage.parquet"
     usage.write_parquet(path)
     imp = run_cli("import", path, "--out", tmp_path / "snap")
