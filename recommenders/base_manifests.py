@@ -5,7 +5,7 @@ build on a patch whose target is missing, and a strategic merge that names a con
 workload does not have *adds* a container with no image. The base also gives the authoritative
 pod-spec order of containers (a Prometheus-only snapshot has none). A kustomization directory is
 rendered with ``kubectl kustomize`` (as ``kubectl apply -k`` would see it); a plain directory or
-file is read as YAML.
+file is read as JSON/YAML, parsed as the kubectl collector parses its files.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from analyzer.collectors.kubernetes import parse_objects
 from analyzer.errors import InputError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -82,13 +81,12 @@ def _render(path: Path) -> str:
     return done.stdout
 
 
-def _documents(path: Path) -> list[tuple[str, str]]:
+def _objects(path: Path) -> list[Any]:
     if path.is_dir() and any((path / k).is_file() for k in KUSTOMIZATION_FILES):
-        return [(str(path), _render(path))]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.name not in KUSTOMIZATION_FILES)
-        return [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in files]
-    return [(str(path), path.read_text(encoding="utf-8", errors="replace"))]
+        return parse_objects(_render(path).encode(), f"kubectl kustomize {path}")
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".yaml", ".yml")
+                   and p.name not in KUSTOMIZATION_FILES) if path.is_dir() else [path]
+    return [o for f in files for o in parse_objects(f.read_bytes(), f, yaml_ok=f.suffix != ".json")]
 
 
 def read_base(path: str | os.PathLike[str]) -> BaseManifests:
@@ -97,23 +95,12 @@ def read_base(path: str | os.PathLike[str]) -> BaseManifests:
     if not p.exists():
         raise InputError(f"the base {path} does not exist (--base is resolved relative to the --patches directory).")
     out = BaseManifests(source=str(path))
-    for name, text in _documents(p):
-        try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InputError(f"{name} is not valid YAML{where}.") from None
-        for doc in docs:
-            items = doc.get("items", []) if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
-            for d in items:
-                if not isinstance(d, dict) or not isinstance(d.get("metadata"), dict):
-                    continue
-                spec = _pod_spec(d)
-                if not isinstance(spec, dict):
-                    continue
-                order = {key: [c.get("name") for c in spec.get(key) or [] if isinstance(c, dict) and c.get("name")]
-                         for key in ("containers", "initContainers")}
-                meta = d["metadata"]
-                out.workloads[(meta.get("namespace"), str(d.get("kind")), str(meta.get("name")))] = order
+    for d in _objects(p):
+        spec = _pod_spec(d) if isinstance(d, dict) and isinstance(d.get("metadata"), dict) else None
+        if not isinstance(spec, dict):
+            continue
+        order = {key: [c.get("name") for c in spec.get(key) or [] if isinstance(c, dict) and c.get("name")]
+                 for key in ("containers", "initContainers")}
+        meta = d["metadata"]
+        out.workloads[(meta.get("namespace"), str(d.get("kind")), str(meta.get("name")))] = order
     return out

@@ -100,7 +100,7 @@ def test_read_base_plain_directory_file_and_bad_input(tmp_path):
     assert read_base(d / "web.yaml").order("x", "Deployment", "web") is not None
 
     (d / "broken.yaml").write_text("kind: Deployment\nmetadata: {name: [\n")
-    with pytest.raises(InputError, match=r"broken.yaml is not valid YAML at line \d"):
+    with pytest.raises(InputError, match=r"broken.yaml is neither valid JSON nor valid YAML at line \d"):
         read_base(d)
     with pytest.raises(InputError, match="does not exist"):
         read_base(tmp_path / "nope")

@@ -176,15 +176,22 @@ def _file_items(path: Path) -> list[Any]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path} cannot be read ({type(exc).__name__}).") from None
+    return parse_objects(raw, path, yaml_ok=path.suffix in (".yaml", ".yml"))
+
+
+def parse_objects(raw: bytes, path: str | os.PathLike[str], *, yaml_ok: bool = True) -> list[Any]:
+    """The Kubernetes objects in JSON (or, with ``yaml_ok``, multi-document YAML) text: lists are
+    unwrapped (each item given the list's kind where the API omits it). ``path`` names the source
+    in errors."""
     try:
         data = loads(raw)
     except JSON_ERRORS as exc:
-        if path.suffix in (".yaml", ".yml"):
+        if yaml_ok:
             data = _yaml(path, raw)
         else:
             raise InputError(f"{path} is not valid JSON ({_json_where(exc)}); expected the output of "
                              "`kubectl get pods,deploy,sts,ds,rs,job,cronjob,hpa,pdb,nodes,ns -A -o json`.") from None
-    docs = data if isinstance(data, list) and path.suffix in (".yaml", ".yml") else [data]
+    docs = data if isinstance(data, list) and yaml_ok else [data]
     items: list[Any] = []
     for doc in docs:
         if doc is None:
@@ -215,7 +222,7 @@ _YamlLoader.yaml_implicit_resolvers = {
 }
 
 
-def _yaml(path: Path, raw: bytes) -> Any:
+def _yaml(path: str | os.PathLike[str], raw: bytes) -> Any:
     try:
         docs = list(yaml.load_all(raw.decode("utf-8"), Loader=_YamlLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -287,27 +294,18 @@ class MergeReport:
             shown = ", ".join("/".join(k) if isinstance(k, tuple) else str(k) for k in keys[:examples])
             return f" (e.g. {shown}{', ...' if len(keys) > examples else ''})"
 
-        out = []
-        if self.workloads_only_in_usage:
-            out.append(f"{len(self.workloads_only_in_usage)} workloads have usage but no spec in the API, kept with "
-                       f"the usage source's facts{ex(self.workloads_only_in_usage)}.")
-        if self.workloads_only_in_spec:
-            out.append(f"{len(self.workloads_only_in_spec)} workloads have a spec but no usage in the window, kept "
-                       f"without usage{ex(self.workloads_only_in_spec)}.")
-        if self.workloads_outside_spec_scope:
-            out.append(f"{len(self.workloads_outside_spec_scope)} workloads with usage are in namespaces the API "
-                       f"collection did not read, kept without spec{ex(self.workloads_outside_spec_scope)}.")
-        if self.pods_reassigned:
-            out.append(f"{len(self.pods_reassigned)} pods were placed in a different workload by the API's owner "
-                       f"references than by the usage source; the API's owner is used"
-                       f"{ex([(p[0], p[1]) for p in self.pods_reassigned])}.")
-        if self.nodes_only_in_usage:
-            out.append(f"{len(self.nodes_only_in_usage)} nodes appear in usage only (gone now?)"
-                       f"{ex(self.nodes_only_in_usage)}.")
-        if self.nodes_only_in_spec:
-            out.append(f"{len(self.nodes_only_in_spec)} nodes appear in the API only (new?)"
-                       f"{ex(self.nodes_only_in_spec)}.")
-        return out
+        found = [
+            (self.workloads_only_in_usage, ("workloads have usage but no spec in the API, kept with the usage source's "
+                                           "facts"), None),
+            (self.workloads_only_in_spec, "workloads have a spec but no usage in the window, kept without usage", None),
+            (self.workloads_outside_spec_scope, ("workloads with usage are in namespaces the API collection did not "
+                                                "read, kept without spec"), None),
+            (self.pods_reassigned, ("pods were placed in a different workload by the API's owner references than by "
+                                   "the usage source; the API's owner is used"), [(p[0], p[1]) for p in self.pods_reassigned]),
+            (self.nodes_only_in_usage, "nodes appear in usage only (gone now?)", None),
+            (self.nodes_only_in_spec, "nodes appear in the API only (new?)", None),
+        ]
+        return [f"{len(items)} {text}{ex(items if keys is None else keys)}." for items, text, keys in found if items]
 
     def to_json(self) -> dict[str, Any]:
         return {
