@@ -130,12 +130,17 @@ def keep_order(fragment: dict[str, Any], order: dict[str, list[str]] | None) -> 
     return out
 
 
-def workload_patch(kind: str, namespace: str, name: str, recs: list[Recommendation],
-                   order: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The strategic-merge patch object for one workload."""
+def pod_fragment(recs: list[Recommendation]) -> dict[str, Any]:
+    """The recommendations' pod-spec changes merged into one fragment."""
     fragment: dict[str, Any] = {}
     for r in recs:
         fragment = merge_fragments(fragment, r.pod_spec_patch)
+    return fragment
+
+
+def workload_patch(kind: str, namespace: str, name: str, fragment: dict[str, Any],
+                   order: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The strategic-merge patch object for one workload, from its ``pod_fragment``."""
     fragment = keep_order(fragment, order)
     body: dict[str, Any] = fragment
     for key in reversed(pod_spec_path(kind)):
@@ -185,14 +190,12 @@ def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], 
         for (ns, kind, name), recs in sorted(groups.items()):
             fname = _slug(ns, kind, name) + ".yaml"
             order = result.container_order.get((ns, kind, name))
+            fragment = pod_fragment(recs)
             why = None
             if manifests is not None:
-                fragment: dict[str, Any] = {}
-                for r in recs:
-                    fragment = merge_fragments(fragment, r.pod_spec_patch)
                 why = manifests.missing(ns, kind, name, _names(fragment))
                 order = manifests.order(ns, kind, name) or order
-            text = _comment(recs) + yaml.safe_dump(workload_patch(kind, ns, name, recs, order), sort_keys=False)
+            text = _comment(recs) + yaml.safe_dump(workload_patch(kind, ns, name, fragment, order), sort_keys=False)
             if why is not None:
                 (tmp / "unmatched").mkdir(exist_ok=True)
                 (tmp / "unmatched" / fname).write_text(f"# Not in kustomization.yaml: {why}.\n" + text)
