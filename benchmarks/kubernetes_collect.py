@@ -34,24 +34,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.kube_api_server import start_process_from, write_kubeconfig
+from tests.kube_fixtures import meta
 
 T0 = "2026-11-01T00:00:00Z"
 TARGET_SECONDS = 20.0
 
 
 def _meta(name, ns=None, labels=None, owner=None, annotations=None, uid=0):
-    m = {"name": name, "uid": f"5f1c{uid:08x}-aaaa-bbbb-cccc-{uid:012x}", "resourceVersion": str(100000 + uid),
-         "creationTimestamp": T0, "generation": 1}
-    if ns:
-        m["namespace"] = ns
-    if labels:
-        m["labels"] = labels
-    if annotations:
-        m["annotations"] = annotations
+    """The test fixtures' metadata plus what real API objects carry beyond it (numeric uids,
+    generation, managedFields), so the benchmark parses objects of realistic size."""
+    m = meta(name, ns, labels, annotations, owner, created=T0)
+    m.update(uid=f"5f1c{uid:08x}-aaaa-bbbb-cccc-{uid:012x}", resourceVersion=str(100000 + uid), generation=1)
     if owner:
-        api, kind, oname = owner
-        m["ownerReferences"] = [{"apiVersion": api, "kind": kind, "name": oname, "uid": f"owner-{oname}",
-                                 "controller": True, "blockOwnerDeletion": True}]
+        m["ownerReferences"][0]["uid"] = f"owner-{owner[2]}"
     m["managedFields"] = [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
                            "time": T0, "fieldsType": "FieldsV1", "fieldsV1": {
                                "f:metadata": {"f:labels": {".": {}, **{f"f:{k}": {} for k in (labels or {})}}},
