@@ -125,9 +125,11 @@ def _obs_quantile(raw: np.ndarray, filled: np.ndarray, qs, axis: int) -> np.ndar
 def _features(F: np.ndarray, Yn: np.ndarray, t0: int, h: np.ndarray, hour0: int, quantiles, window: int):
     """Feature tensor (n, len(h), k) for targets t0-1+h from F[:, :t0] only, scaled per series, and the scale.
 
-    The first ``2 + 2 * len(quantiles)`` per-target columns after the calendar ones are the baselines the
-    model corrects: the window's quantiles (what KRR/VPA use) and the hour-of-day profile's quantiles.
-    Layout: hour, dow, h, lag 1 d, lag 1 w, profile mean, profile max, profile q (k), window q (k), stats.
+    Three baselines the model corrects (and is blended with) have a column per quantile: the hour-of-day
+    profile's quantiles, the daily seasonal-naive quantiles (same hour yesterday + quantile of the
+    day-over-day changes) and the window's quantiles (what KRR/VPA use).
+    Layout: hour, dow, h, lag 1 d, lag 1 w, profile mean, profile max, profile q (k), seasonal-naive q (k),
+    window q (k), stats.
     """
     n, H = F.shape[0], len(h)
     qs = list(quantiles)
@@ -153,9 +155,14 @@ def _features(F: np.ndarray, Yn: np.ndarray, t0: int, h: np.ndarray, hour0: int,
         stats += [x.mean(axis=1), np.quantile(x, 0.95, axis=1), x.max(axis=1)]
     d = W[:, DAY:] - W[:, :-DAY] if W.shape[1] > DAY else np.zeros((n, 1))
     stats += [*np.quantile(d, [0.05, 0.5, 0.95], axis=1), W[:, -1], np.full(n, min(t0, window) / window)]
+    if R.shape[1] > DAY:  # day-over-day changes between observed hours only
+        change = _obs_quantile(R[:, DAY:] - R[:, :-DAY], d, qs, 1)
+    else:
+        change = np.zeros((len(qs), n))
+    naive = [np.maximum(lag_d + c[:, None], 0.0) for c in change]
     per_t = [np.broadcast_to(((hour0 + tau) % DAY)[None, :], (n, H)),
              np.broadcast_to((((hour0 + tau) // DAY) % 7)[None, :], (n, H)),
-             np.broadcast_to(h[None, :], (n, H)), lag_d, lag_w, *prof]
+             np.broadcast_to(h[None, :], (n, H)), lag_d, lag_w, *prof, *naive]
     X = np.empty((n, H, len(per_t) + len(stats)), np.float32)
     for i, col in enumerate(per_t):
         X[:, :, i] = col
@@ -164,10 +171,10 @@ def _features(F: np.ndarray, Yn: np.ndarray, t0: int, h: np.ndarray, hour0: int,
     return X, sc
 
 
-def _baseline_cols(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices, per quantile, of the hour-of-day profile quantile and of the window quantile."""
-    prof = 7 + np.arange(k)
-    return prof, 7 + k + np.arange(k)
+def _baseline_cols(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column indices, per quantile, of the three baselines: window quantile (KRR/VPA), hour-of-day
+    profile quantile, daily seasonal-naive quantile (the blend's order after the model)."""
+    return 7 + 2 * k + np.arange(k), 7 + np.arange(k), 7 + k + np.arange(k)
 
 
 class GlobalQuantileForecaster(BaseEstimator):
@@ -177,14 +184,17 @@ class GlobalQuantileForecaster(BaseEstimator):
     - Targets and features are scaled per series by the observed mean of the last ``window`` hours
       before each origin, so the training loss is the backtest's normalised pinball loss.
     - Features: calendar (hour, weekday, horizon), same-hour lags (1 d, 1 w), hour-of-day profile
-      (mean, max, quantiles) and window quantiles -- the seasonal and KRR/VPA baselines -- plus
-      window / week / day / 6 h level statistics and daily-difference quantiles.
+      (mean, max, quantiles), daily seasonal-naive quantiles and window quantiles -- the seasonal and
+      KRR/VPA baselines -- plus window / week / day / 6 h level statistics and daily-difference quantiles.
     - Training rows come from up to ``n_origins`` rolling origins covering the whole history (each
       origin's targets are the hours after it, inside the history; series subsampled per origin to
       stay within ``max_rows``).
     - Series are split in two folds; one model per fold and quantile, each predicting the other fold,
-      so every training row has an out-of-fold forecast. The forecast is the weighted mean
-      (``blend``: model, window quantile, hour-of-day profile quantile) and, with ``calibrate``, is
+      so every training row has an out-of-fold forecast. The forecast combines four estimates of each
+      quantile: the model's, the window's (KRR/VPA), the hour-of-day profile's and the daily seasonal
+      naive's. ``blend="median"`` (default) takes their median -- on the real traces the model is wrong
+      mostly where the baselines agree (flat, quantised series) and vice versa, and a median follows
+      whichever estimates agree; four weights instead give a weighted mean. With ``calibrate`` it is
       multiplied per quantile by the factor that makes out-of-fold coverage equal the quantile
       (split-conformal on held-out series, scale-free). Prediction averages the two fold models
       (``average_folds``; lower variance, slightly conservative) or uses, per series, the fold model
@@ -195,7 +205,7 @@ class GlobalQuantileForecaster(BaseEstimator):
 
     def __init__(self, quantiles=DEFAULT_QUANTILES, horizon: int = WEEK, max_iter: int = 60,
                  learning_rate: float = 0.1, max_leaf_nodes: int = 31, max_rows: int = 150_000,
-                 n_origins: int = 28, window: int = 14 * DAY, blend=(1.0, 1.0, 1.0), calibrate: bool = True,
+                 n_origins: int = 28, window: int = 14 * DAY, blend="median", calibrate: bool = True,
                  average_folds: bool = True, min_history: int = 3 * DAY, hour0: int = 0, random_state: int = 0):
         self.quantiles = quantiles
         self.horizon = horizon
@@ -241,13 +251,27 @@ class GlobalQuantileForecaster(BaseEstimator):
         return X, yy[:, 0], yy[:, 1].astype(int)
 
     def _blend(self, model_pred: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """(rows, k) blend of the model's quantiles with the two baselines' (in scaled units)."""
-        prof, win = _baseline_cols(len(self.quantiles))
-        w = np.asarray(self.blend, float)
-        out = (w[0] * model_pred + w[1] * X[:, win] + w[2] * X[:, prof]) / w.sum()
+        """(rows, k) blend of the model's quantiles with the three baselines' (in scaled units)."""
+        parts = np.stack([model_pred, *[X[:, cols] for cols in _baseline_cols(len(self.quantiles))]])
+        if isinstance(self.blend, str):
+            out = np.median(parts, axis=0)
+        else:
+            w = np.asarray(self.blend, float)
+            out = np.tensordot(w, parts, axes=1) / w.sum()
         return np.maximum.accumulate(out, axis=1)
 
+    def _check_blend(self) -> None:
+        if isinstance(self.blend, str):
+            if self.blend != "median":
+                raise ValueError(f"blend must be 'median' or four weights, got {self.blend!r}")
+            return
+        w = np.asarray(self.blend, float)
+        if w.shape != (4,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"blend weights (model, window, profile, seasonal naive) must be four "
+                             f"non-negative numbers, got {self.blend!r}")
+
     def fit(self, Y, y=None):
+        self._check_blend()
         F, obs = _clean(Y)
         Yn = np.where(obs, F, np.nan)
         n, T = F.shape

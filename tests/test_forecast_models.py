@@ -130,6 +130,29 @@ def test_calibration_factors_and_coverage_reported():
     assert np.all(np.abs(g.coverage_ - np.array([0.5, 0.9, 0.95, 0.99])) < 0.05)  # out-of-fold, calibrated
 
 
+def test_median_blend_keeps_flat_quantised_series_exact():
+    # idle workloads often sit on one quantised value (e.g. 10m CPU) with rare blips; the baselines agree
+    # on it exactly, so the median P50 is exact where a mean with the model's estimate would be off
+    rng = np.random.default_rng(3)
+    flat = np.full((20, 21 * 24), 0.01)
+    flat[rng.random(flat.shape) < 0.01] = 0.015
+    Y = np.vstack([seasonal(40, 21, seed=4), flat])
+    pred = GlobalQuantileForecaster(horizon=24, **FAST).fit(Y).predict()
+    p50 = pred[40:, :, 0]
+    assert np.allclose(p50, 0.01, rtol=0.01)  # where yesterday had a blip the median of four averages two
+    assert (np.abs(p50 - 0.01) < 1e-9).mean() > 0.95
+    mean = GlobalQuantileForecaster(horizon=24, blend=(1, 1, 1, 1), **FAST).fit(Y).predict()
+    assert np.isfinite(mean).all() and mean.shape == pred.shape
+
+
+def test_invalid_blend_is_refused_before_fitting():
+    import pytest
+
+    for bad in ("mean", (1, 1, 1), (1, -1, 1, 1), (0, 0, 0, 0)):
+        with pytest.raises(ValueError, match="blend"):
+            GlobalQuantileForecaster(horizon=24, blend=bad, **FAST).fit(seasonal(5, 3))
+
+
 def test_short_everything_falls_back():
     pred = GlobalQuantileForecaster(horizon=12, **FAST).fit(np.ones((3, 5))).predict()
     assert pred.shape == (3, 12, 4) and np.isfinite(pred).all()
