@@ -58,3 +58,18 @@ def test_bitbrains_import_and_forecast():
     assert out.select("p50", "p95", "peak").to_numpy().min() >= 0
     assert not out.select("p50", "p95", "peak").to_numpy().__array__().astype(float).__ne__(
         out.select("p50", "p95", "peak").to_numpy()).any()
+
+
+def test_pair_losses_hand_checked():
+    # the concentration analysis scores pairs exactly as the backtest does: P95 pinball / training mean
+    from forecast_accuracy import _pair_losses
+
+    Y = np.tile(np.where(np.arange(504) % 5 == 0, 1.5, 2.0), (3, 1))  # not constant: the naive MAE is > 0
+    level = Y[0, :336].mean()
+    Y[0, 336:] = 4.0  # level doubles in the test week: under-forecast by 2 at every hour
+    Y[1, 336:] = 1.0  # halves: over-forecast by 1
+    Y[2, :336] = np.nan  # no training data: not scored
+    out = _pair_losses(Y, 336, {"flat": np.full(3, 2.0)})["flat"]
+    assert out[0] == pytest.approx(0.95 * 2 / level)
+    assert out[1] == pytest.approx(0.05 * 1 / level)
+    assert np.isnan(out[2])

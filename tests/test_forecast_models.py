@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 from sklearn.base import clone
 
 from forecasting import (
@@ -146,8 +147,6 @@ def test_median_blend_keeps_flat_quantised_series_exact():
 
 
 def test_invalid_blend_is_refused_before_fitting():
-    import pytest
-
     for bad in ("mean", (1, 1, 1), (1, -1, 1, 1), (0, 0, 0, 0)):
         with pytest.raises(ValueError, match="blend"):
             GlobalQuantileForecaster(horizon=24, blend=bad, **FAST).fit(seasonal(5, 3))
