@@ -7,6 +7,7 @@ one sentence on stderr, never a traceback (set ``KUBETUNE_DEBUG=1`` to see one f
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -46,6 +47,12 @@ app = typer.Typer(
 )
 
 # Source options shared by every analysis command.
+SourceArg = Annotated[
+    str | None,
+    typer.Argument(help="Snapshot directory or Prometheus URL (http[s]://...): the same as --snapshot or "
+                        "--prometheus-url. With no source at all, the bundled sample.",
+                   show_default=False, rich_help_panel="Source"),
+]
 SnapshotOpt = Annotated[
     Path | None,
     typer.Option("--snapshot", "-s", help="Snapshot directory to analyse (from `collect`, `simulate` or `import`).",
@@ -72,7 +79,15 @@ def _note(message: str) -> None:
     err_console.print(f"[dim]{message}[/dim]", highlight=False)
 
 
-def _load(snapshot, prometheus_url, kubeconfig, in_cluster, history):
+def _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history):
+    if source is not None:
+        if snapshot or prometheus_url:
+            given = "--snapshot" if snapshot else "--prometheus-url"
+            raise InputError(f"give one source, not both {source!r} and {given}.")
+        if re.match(r"(?i)https?://", source):
+            prometheus_url = source
+        else:
+            snapshot = Path(source)
     return load_source(
         Source(snapshot=snapshot, prometheus_url=prometheus_url, kubeconfig=kubeconfig, in_cluster=in_cluster,
                history=history),
@@ -309,6 +324,7 @@ def _merge(usage, spec):
 
 @app.command()
 def info(
+    source: SourceArg = None,
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -320,7 +336,7 @@ def info(
 
     Example: kubetune info --snapshot snap/
     """
-    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     m = snap.manifest
     rows = [
         ("cluster", m.cluster), ("source", m.source), ("start", m.start.isoformat()), ("end", m.end.isoformat()),
@@ -333,6 +349,7 @@ def info(
 
 @app.command()
 def report(
+    source: SourceArg = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for report.html and report.json.")] = Path("report"),
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
@@ -347,7 +364,7 @@ def report(
     from analyzer.summary import summarize
     from dashboards.report import write_report
 
-    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     with _progress() as progress:
         progress.add_task("analysing", total=None)
         summary = summarize(snap)
@@ -396,6 +413,7 @@ def _human_table(df, spec):
 
 @app.command()
 def cost(
+    source: SourceArg = None,
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -430,7 +448,7 @@ def cost(
 
     from analyzer.cost import analyze_cost, rollup, top_waste
 
-    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     span = timedelta(seconds=parse_duration(window)) if window else None
     with _progress() as progress:
         progress.add_task("allocating node cost", total=None)
@@ -470,6 +488,7 @@ def cost(
 
 @app.command()
 def forecast(
+    source: SourceArg = None,
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -489,7 +508,7 @@ def forecast(
 
     Examples:
       kubetune forecast --horizon 7d --format json --out forecast.json
-      kubetune forecast --backtest
+      kubetune forecast --backtest snap/
       kubetune forecast --drift
     """
     from datetime import timedelta
@@ -498,7 +517,7 @@ def forecast(
 
     if backtest and drift:
         raise InputError("give either --backtest or --drift, not both.")
-    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to forecast (collect from Prometheus or import usage).")
     span = timedelta(seconds=parse_duration(horizon))
@@ -528,6 +547,7 @@ class SpotPlacement(str, Enum):
 
 @app.command()
 def recommend(
+    source: SourceArg = None,
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -614,7 +634,7 @@ def recommend(
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
         use_forecast=use_forecast,
     )
-    snap = _load(snapshot, prometheus_url, kubeconfig, in_cluster, history)
+    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
     with _progress() as progress:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 import polars as pl
+import polars.testing
 
 from analyzer.snapshot import load_snapshot
 from tests.cli_helpers import assert_clean_error, run_cli
@@ -30,6 +32,11 @@ def test_collect_from_prometheus(prom_cluster, tmp_path):
     # The collected snapshot feeds the analysis commands directly.
     cost = run_cli("cost", "--snapshot", out, "--format", "csv")
     assert cost.code == 0, cost.err
+    positional = run_cli("cost", out, "--format", "csv")  # `kubetune cost SNAPSHOT` means the same
+    assert positional.code == 0, positional.err
+    # same table; floats may differ in the last digits (parallel sums add in any order)
+    pl.testing.assert_frame_equal(pl.read_csv(io.StringIO(positional.out)), pl.read_csv(io.StringIO(cost.out)),
+                                  check_exact=False, rel_tol=1e-9)
 
 
 def _free_port() -> int:
@@ -56,3 +63,12 @@ def test_collect_needs_a_source_and_valid_flags(tmp_path):
                        2, "--start 'yesterday' is not an ISO 8601 time")
     assert_clean_error(run_cli("collect", "--prometheus-url", "http://x:1", "--header", "novalue", "--out", tmp_path / "s"),
                        2, "--header needs NAME=VALUE")
+
+
+def test_positional_url_source_reads_prometheus(tmp_path):
+    # an http(s) source is a Prometheus URL: unreachable here, so the error names it (nothing else read)
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = run_cli("info", url, "--history", "1d", env={"KUBETUNE_PROMETHEUS_TOKEN": "s3cr3t-t0ken-value"})
+    assert result.code in (1, 2) and "Traceback" not in result.err
+    assert "127.0.0.1" in result.err and "s3cr3t-t0ken-value" not in result.out + result.err
+    assert "bundled sample" not in result.err

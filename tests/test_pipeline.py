@@ -63,6 +63,16 @@ def test_no_source_uses_the_sample_and_says_so(tmp_path):
     assert "Cost by namespace: sample" in cost.out and "wasteful workloads" in cost.out
 
 
+def test_positional_source_is_a_snapshot_or_one_clear_error(tmp_path):
+    sample = sample_snapshot_dir()
+    result = run_cli("info", sample, "--format", "json")
+    assert result.code == 0, result.err
+    assert "bundled sample" not in result.err
+    assert json.loads(result.out) == json.loads(run_cli("info", "--snapshot", sample, "--format", "json").out)
+    assert_clean_error(run_cli("forecast", sample, "--snapshot", sample), 2, "give one source, not both")
+    assert_clean_error(run_cli("recommend", tmp_path / "missing"), 2, "does not exist")
+
+
 def test_simulate_exports_then_collect_from_kubectl(tmp_path):
     result = run_cli("simulate", "--workloads", 16, "--days", 0.5, "--step", "10m", "--seed", 9, "--out", tmp_path / "s",
                      "--openmetrics", tmp_path / "cluster.om", "--kube-json", tmp_path / "kube")
