@@ -7,7 +7,6 @@ one sentence on stderr, never a traceback (set ``KUBETUNE_DEBUG=1`` to see one f
 from __future__ import annotations
 
 import os
-import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -80,16 +79,8 @@ def _note(message: str) -> None:
 
 
 def _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history):
-    if source is not None:
-        if snapshot or prometheus_url:
-            given = "--snapshot" if snapshot else "--prometheus-url"
-            raise InputError(f"give one source, not both {source!r} and {given}.")
-        if re.match(r"(?i)https?://", source):
-            prometheus_url = source
-        else:
-            snapshot = Path(source)
     return load_source(
-        Source(snapshot=snapshot, prometheus_url=prometheus_url, kubeconfig=kubeconfig, in_cluster=in_cluster,
+        Source(argument=source, snapshot=snapshot, prometheus_url=prometheus_url, kubeconfig=kubeconfig, in_cluster=in_cluster,
                history=history),
         note=_note,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzer.errors import InputError, KubetuneError
@@ -12,8 +13,10 @@ from analyzer.snapshot import Snapshot, load_snapshot
 
 @dataclass
 class Source:
-    """The source options every analysis command shares."""
+    """The source options every analysis command shares. ``argument`` is the source given as the
+    command's first argument: an http(s) URL means Prometheus, anything else a snapshot directory."""
 
+    argument: str | None = None
     snapshot: Path | None = None
     prometheus_url: str | None = None
     kubeconfig: Path | None = None
@@ -21,6 +24,8 @@ class Source:
     history: str = "14d"
 
     def describe(self) -> str:
+        if self.argument:
+            return f"source {self.argument}"
         if self.snapshot:
             return f"snapshot {self.snapshot}"
         if self.prometheus_url:
@@ -30,9 +35,15 @@ class Source:
 
 def load_source(source: Source, note=print) -> Snapshot:
     """Load the snapshot the options name; with none given, the bundled sample (said in one line)."""
-    given = [n for n, v in (("--snapshot", source.snapshot), ("--prometheus-url", source.prometheus_url)) if v]
+    given = [n for n, v in ((repr(source.argument), source.argument), ("--snapshot", source.snapshot),
+                            ("--prometheus-url", source.prometheus_url)) if v]
     if len(given) > 1:
         raise InputError(f"give one source, not both {given[0]} and {given[1]}.")
+    if source.argument:
+        if re.match(r"(?i)https?://", source.argument):
+            source = replace(source, argument=None, prometheus_url=source.argument)
+        else:
+            source = replace(source, argument=None, snapshot=Path(source.argument))
     if source.snapshot:
         return load_snapshot(source.snapshot)
     if source.prometheus_url:
