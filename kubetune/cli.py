@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from analyzer.errors import InputError, KubetuneError
 from analyzer.units import human_bytes, parse_duration
+from kubetune import pr_cmd
 from kubetune.output import Format, emit, emit_document, plain_rows
 from kubetune.sources import Source, load_source
 
@@ -672,12 +673,7 @@ def recommend(
               f"GPU changes; up to {gpu['gpus_released']} could be released (packing estimate).")
 
 
-@app.command()
-def pr(
-    repo: Annotated[Path | None, typer.Option(help="Local clone of the GitOps repository.")] = None,
-) -> None:
-    """Open a pull request with the recommended patches in a GitOps repository."""
-    _not_yet("pr", 9)
+app.command("pr")(pr_cmd.pr)
 
 
 @app.command()
