@@ -81,13 +81,13 @@ def pr(
         if source:
             raise InputError(f"give a source or --recommendations, not both ({source!r} and {recommendations}).")
         result = load_recommendations(recommendations)
-        described = f"`{recommendations.name}`"
+        described = recommendations.name
     else:
         from recommenders.api import recommend
 
         snap = load_source(Source(argument=source), note=lambda m: err.print(f"[dim]{escape(m)}[/dim]"))
         result = recommend(snap)
-        described = "a fresh `kubetune recommend` run"
+        described = "a fresh kubetune recommend run"
     opts = PrOptions(repo=repo, base=base_branch, branch=branch, remote=remote, paths=list(path or []),
                      cluster=cluster, kinds=kinds, min_saving=min_saving, github=github, gitlab=gitlab,
                      api_url=api_url, labels=list(label or ["kubetune", "cost"]), dry_run=dry_run, source=described)

@@ -18,7 +18,7 @@ from recommenders.record import Recommendation
 
 MARKER = "<!-- kubetune:pr -->"
 MAX_BODY = 60_000  # GitHub refuses bodies over 65,536 characters
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
 
 
 def md(text: object) -> str:

@@ -74,9 +74,9 @@ class Repo:
         return repo
 
     def check_clean(self) -> None:
-        status = out(self.path, "status", "--porcelain", "--untracked-files=no")
+        status = git(self.path, "status", "--porcelain", "--untracked-files=no").stdout.decode().splitlines()
         if status:
-            first = status.splitlines()[0][3:]
+            first = status[0][3:]
             raise InputError(f"the working tree of {self.path} has uncommitted changes (e.g. {first}); commit or "
                              "stash them first.")
 
