@@ -77,6 +77,11 @@ def pr(
     if format in (Format.csv, Format.parquet):
         raise InputError("kubetune pr prints a diff and a description (--format table) or a summary (json, yaml).")
     kinds = parse_kinds(kind)
+    if not dry_run and not (github or gitlab):
+        raise InputError("say where to open the pull request: --github OWNER/REPO or --gitlab PROJECT (or --dry-run "
+                         "to only show it).")
+    if github and gitlab:
+        raise InputError("give --github or --gitlab, not both.")
     if recommendations is not None:
         if source:
             raise InputError(f"give a source or --recommendations, not both ({source!r} and {recommendations}).")

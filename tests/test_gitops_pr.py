@@ -314,3 +314,23 @@ def test_whole_repository_scan_without_cluster_finds_both_overlays(gitops):
     doc = json.loads(res.out)
     # prod-api renders only from the prod overlay (staging's is api-stg), so it is not ambiguous
     assert "shop/Deployment/prod-api" in [c["workload"] for c in doc["changed"]]
+
+
+def test_deploy_jobs_are_valid_and_use_real_flags():
+    import re as _re
+
+    import typer
+    import yaml
+
+    from kubetune.cli import app
+
+    flags = {o for p in typer.main.get_command(app).commands["pr"].params for o in getattr(p, "opts", [])}
+    root = Path(__file__).resolve().parents[1] / "deploy" / "gitops"
+    for name in ("github-actions-kubetune-pr.yaml", "gitlab-ci-kubetune-pr.yaml"):
+        text = (root / name).read_text()
+        doc = yaml.safe_load(text)
+        assert isinstance(doc, dict) and doc
+        commands = [c for c in _re.findall(r"kubetune pr [^\n]*(?:\n\s+--[^\n]*)*", text)]
+        used = {f for c in commands for f in _re.findall(r"(?<![\w-])--[a-z][a-z-]+", c)}
+        assert used and used <= flags, used - flags
+        assert "TOKEN" in text and not _re.search(r"(ghp_|glpat-)\w+", text)
