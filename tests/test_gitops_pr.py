@@ -334,3 +334,33 @@ def test_deploy_jobs_are_valid_and_use_real_flags():
         used = {f for c in commands for f in _re.findall(r"(?<![\w-])--[a-z][a-z-]+", c)}
         assert used and used <= flags, used - flags
         assert "TOKEN" in text and not _re.search(r"(ghp_|glpat-)\w+", text)
+
+
+def test_after_the_merge_a_new_recommendation_keeps_the_earlier_overlay_change(gitops):
+    tmp, work, bare = gitops
+    with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
+        assert pr(tmp, srv).code == 0
+        merger = tmp / "merger"
+        git(tmp, "clone", "-q", str(bare), str(merger))
+        git(merger, "-c", "user.name=M", "-c", "user.email=m@example.com", "merge", "-q", "--no-ff", "-m", "merge",
+            f"origin/{BRANCH}")
+        git(merger, "push", "-q", "origin", "main")
+        srv.pulls["acme/gitops"][0]["state"] = "closed"
+        git(work, "pull", "-q", "origin", "main")
+        before = state(work)
+        later = recommendations()
+        later.recommendations = [_rec("shop", "Deployment", "prod-api", "api", "cpu", 0.6, 0.5, None, None, 8.0)]
+        write_recommendations(tmp / "later.json", later)
+        res = pr(tmp, srv, recs=tmp / "later.json")
+        assert res.code == 0, res.err
+        assert changed_lines(bare) == ["-            cpu: 600m", "+            cpu: 500m"]
+        assert len(srv.pulls["acme/gitops"]) == 2 and state(work) == before
+
+
+def test_recommending_from_a_snapshot_lists_what_the_repository_does_not_have(gitops):
+    tmp, work, bare = gitops
+    res = run_cli("pr", "--repo", work, "--cluster", "prod", "--dry-run", "--format", "json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["changed"] == [] and doc["not_changed"]  # the sample's workloads are not in this repository
+    assert all("not found in the repository" in c["reason"] for c in doc["not_changed"])

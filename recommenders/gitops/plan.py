@@ -27,7 +27,7 @@ from analyzer.errors import InputError
 from analyzer.units import parse_cpu, parse_memory
 from recommenders.gitops.edit import EditError, append_to_list, apply_fragment, set_values
 from recommenders.gitops.locate import Key, Location, RepoIndex, render
-from recommenders.patches import pod_fragment, pod_spec_path, workload_patch
+from recommenders.patches import merge_fragments, pod_fragment, pod_spec_path, workload_patch
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
 
 KIND_GROUPS = {"rightsize": ("rightsize", "raise-memory"), "gpu": ("gpu-remove", "gpu-share", "gpu-optimize"),
@@ -192,7 +192,15 @@ def _edit(change: WorkloadChange, loc: Location, fragment: dict[str, Any], tree:
         assert loc.overlay is not None
         fname = f"kubetune-{_slug(kind, loc.source_name)}.yaml"
         rel = f"{loc.overlay}/{fname}"
-        _read(tree, rel, originals)
+        previous = _read(tree, rel, originals)
+        if previous:  # an earlier kubetune change, already merged: keep what this one does not touch
+            try:
+                node = yaml.safe_load(previous) or {}
+                for step in pod_spec_path(kind):
+                    node = node[step]
+            except (yaml.YAMLError, KeyError, TypeError):
+                raise EditError(f"{rel} exists but is not a kubetune patch for {kind} {loc.source_name}") from None
+            fragment = merge_fragments(node, fragment)
         body = workload_patch(kind, loc.source_namespace or "", loc.source_name, fragment)
         if not loc.source_namespace:
             del body["metadata"]["namespace"]
