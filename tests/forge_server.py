@@ -85,11 +85,11 @@ class ForgeServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> ForgeServer:
+    def __enter__(self):
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -184,8 +184,8 @@ class ForgeServer:
             b = r.body or {}
             clash = next((x for x in mrs if x["state"] == "opened" and x["source_branch"] == b.get("source_branch")), None)
             if clash:
-                return 409, {"message": [f"Another open merge request already exists for this source branch: "
-                                         f"!{clash['iid']}"]}, {}
+                return 409, {"message": [("Another open merge request already exists for this source branch: "
+                                          f"!{clash['iid']}")]}, {}
             iid = len(mrs) + 1
             mr = {"iid": iid, "state": "opened", "title": b.get("title"), "description": b.get("description"),
                   "source_branch": b.get("source_branch"), "target_branch": b.get("target_branch"), "labels": [],

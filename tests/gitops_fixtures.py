@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC
 from pathlib import Path
 
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
@@ -189,12 +190,12 @@ def make_repo(tmp: Path, files: dict[str, str] | None = None) -> tuple[Path, Pat
 def _rec(ns: str, kind: str, name: str, container: str, resource: str, cur: float, prop: float,
          cur_lim: float | None, prop_lim: float | None, saving: float, change_limit: bool = False,
          drift: bool = False) -> Recommendation:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    start, end = datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 12, 4, tzinfo=timezone.utc)
+    start, end = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 12, 4, tzinfo=UTC)
     ev = Evidence(reason=f"p99 {resource} demand is well below the request", history_start=start, history_end=end,
                   history_hours=336, observed={"p95": prop * 0.7, "peak": prop * 0.9}, quantile_used="p99",
-                  margin=0.1, post_drift_start=datetime(2026, 11, 28, tzinfo=timezone.utc) if drift else None,
+                  margin=0.1, post_drift_start=datetime(2026, 11, 28, tzinfo=UTC) if drift else None,
                   drift_kind="level shift" if drift else None)
     return Recommendation(
         target=Target(ns, kind, name, container), kind="rightsize", resource=resource, current_request=cur,

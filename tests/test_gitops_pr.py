@@ -163,7 +163,7 @@ def test_github_pull_request_created_idempotent_updated_and_token_never_leaks(gi
 
 
 def test_gitlab_merge_request_and_the_409_race(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, bare = gitops
     with ForgeServer(TOKEN, {"platform/gitops"}, bare=bare) as srv:
         srv.pulls["platform/gitops"].append({
             "iid": 1, "state": "opened", "title": "old", "description": "old", "source_branch": BRANCH,
@@ -271,7 +271,7 @@ def test_api_error_after_the_push_removes_the_new_branch(gitops):
 
 
 def test_rate_limit_is_waited_out_with_retry_after(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, bare = gitops
     with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
         srv.faults.append(Fault("POST", r"/pulls$", 403, {"message": "You have exceeded a secondary rate limit."},
                                 {"Retry-After": "1"}))
@@ -289,7 +289,7 @@ def test_rate_limit_is_waited_out_with_retry_after(gitops):
 
 
 def test_kind_filter_and_json_summary(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, _bare = gitops
     res = pr(tmp, None, "--dry-run", "--kind", "spot", "--format", "json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
@@ -301,14 +301,14 @@ def test_kind_filter_and_json_summary(gitops):
 
 
 def test_unknown_kind_and_bad_recommendations_file(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, _bare = gitops
     assert_clean_error(pr(tmp, None, "--dry-run", "--kind", "vpa"), 2, "--kind vpa is not one of")
     (tmp / "bad.json").write_text("{not json")
     assert_clean_error(pr(tmp, None, "--dry-run", recs=tmp / "bad.json"), 2, "is not a kubetune recommendations.json")
 
 
 def test_whole_repository_scan_without_cluster_finds_both_overlays(gitops):
-    tmp, work, bare = gitops
+    tmp, work, _bare = gitops
     res = run_cli("pr", "-r", tmp / "recs.json", "--repo", work, "--dry-run", "--format", "json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
@@ -358,7 +358,7 @@ def test_after_the_merge_a_new_recommendation_keeps_the_earlier_overlay_change(g
 
 
 def test_recommending_from_a_snapshot_lists_what_the_repository_does_not_have(gitops):
-    tmp, work, bare = gitops
+    _tmp, work, _bare = gitops
     res = run_cli("pr", "--repo", work, "--cluster", "prod", "--dry-run", "--format", "json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)

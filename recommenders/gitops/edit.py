@@ -72,7 +72,7 @@ def style_quantity(resource: str, new: Any, old: Any) -> Any:
         return new
     old_text = str(old).strip()
     if resource == "cpu":
-        millis = int(round(parse_cpu(new) * 1000))
+        millis = round(parse_cpu(new) * 1000)
         if old_text.endswith("m"):
             return _styled(old, f"{millis}m")
         return _styled(old, str(millis // 1000) if millis % 1000 == 0 else str(Decimal(millis) / 1000))

@@ -12,10 +12,7 @@ ambiguous and reported, never guessed.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from typing import Any
 import yaml
 
 from analyzer.errors import InputError
-from recommenders.base_manifests import KUSTOMIZATION_FILES
+from recommenders.base_manifests import KUSTOMIZATION_FILES, render_kustomization
 from recommenders.gitops.edit import EditError, load_documents
 
 CONFIG_FILE = "kubetune-gitops.yaml"
@@ -146,10 +143,8 @@ def _referenced(kdir: Path) -> list[Path]:
 
 
 def render(kdir: Path, origins: bool = False) -> list[dict[str, Any]]:
-    """``kubectl kustomize kdir`` as objects; with ``origins`` each carries its source path."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise InputError(f"{kdir} is a kustomization, and rendering it needs kubectl on PATH.")
+    """``kubectl kustomize kdir`` as objects; with ``origins`` each carries its source path
+    (kustomize's originAnnotations, switched on in the kustomization file for the call only)."""
     kfile = _kustomization(kdir)
     original = kfile.read_bytes() if kfile else b""
     try:
@@ -159,17 +154,11 @@ def render(kdir: Path, origins: bool = False) -> list[dict[str, Any]]:
             if "originAnnotations" not in meta:
                 data["buildMetadata"] = [*meta, "originAnnotations"]
                 kfile.write_text(yaml.safe_dump(data, sort_keys=False))
-        done = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True, timeout=120,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"kubectl kustomize {kdir} did not finish within 120 s.") from None
+        text = render_kustomization(kdir)
     finally:
         if kfile and kfile.read_bytes() != original:
             kfile.write_bytes(original)
-    if done.returncode != 0:
-        first = next((line for line in done.stderr.splitlines() if line.strip()), "no message")
-        raise InputError(f"kubectl kustomize {kdir.name} failed: {first.strip()[-300:]}")
-    return [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
 
 def _meta(doc: Any) -> tuple[str | None, str, str] | None:
@@ -247,6 +236,3 @@ def index_repository(root: Path, tops: list[Path], config: dict[str, Any]) -> Re
         out.add((parts[0], parts[1], parts[2]), Location(file=h["values"], helm=containers or {"*": "resources"}))
     return out
 
-
-def matches_glob(path: str, globs: list[str]) -> bool:
-    return not globs or any(fnmatch.fnmatch(path, g) for g in globs)
