@@ -160,6 +160,8 @@ class ForgeServer:
                     if name not in [lb["name"] for lb in pr["labels"]]:
                         pr["labels"].append({"name": name})
                 return 200, pr["labels"], {}
+            if m2.group(3) == "/comments" and r.method == "GET":
+                return 200, [{"id": i, "body": b} for i, (rp, k, b) in enumerate(self.comments) if (rp, k) == (repo, n)], {}
             if m2.group(3) == "/comments" and r.method == "POST":
                 self.comments.append((repo, n, (r.body or {}).get("body", "")))
                 return 201, {"id": len(self.comments), "body": (r.body or {}).get("body")}, {}
@@ -197,6 +199,9 @@ class ForgeServer:
             mr = next((x for x in mrs if x["iid"] == int(m2.group(1))), None)
             if mr is None:
                 return 404, {"message": "404 Not found"}, {}
+            if m2.group(2) and r.method == "GET":
+                return 200, [{"id": i, "body": b} for i, (p, k, b) in enumerate(self.comments)
+                             if (p, k) == (project, mr["iid"])], {}
             if m2.group(2) and r.method == "POST":
                 self.comments.append((project, mr["iid"], (r.body or {}).get("body", "")))
                 return 201, {"id": len(self.comments)}, {}

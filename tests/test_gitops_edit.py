@@ -154,3 +154,28 @@ def test_append_to_a_kustomization_list():
     bare = "resources:\n- ../../base\n"
     assert changed(bare, append_to_list(bare, "k.yaml", "patches", {"path": "p.yaml"})) == [
         "+patches:", "+- path: p.yaml"]
+
+
+def test_insertion_after_a_block_scalar_and_a_sequence_at_its_keys_column():
+    text = """\
+kind: Job
+spec:
+  template:
+    spec:
+      containers:
+      - name: run
+        image: tool
+        args:
+        - --all
+        command: |
+          set -e
+          run --now
+
+      # a comment about volumes
+      volumes: []
+"""
+    frag = {"containers": [{"name": "run", "resources": {"requests": {"cpu": "100m"}}}]}
+    new = apply_fragment(text, "j.yaml", 0, SPEC, frag)
+    assert changed(text, new) == ["+        resources:", "+          requests:", "+            cpu: 100m"]
+    assert new.index("run --now") < new.index("resources:") < new.index("# a comment about volumes")
+    _check(text, new, 0, frag)

@@ -203,6 +203,9 @@ def test_a_branch_someone_else_pushed_to_is_left_alone(gitops):
         assert git(bare, "rev-parse", BRANCH) == theirs
         assert state(work) == before
         assert len(srv.comments) == 1 and "did not update" in srv.comments[0][2]
+        again = pr(tmp, srv, recs=tmp / "recs2.json")  # says so again, but comments only once
+        assert_clean_error(again, 1, "someone else pushed")
+        assert len(srv.comments) == 1 and git(bare, "rev-parse", BRANCH) == theirs
 
 
 def _dirty(tmp, work, bare):

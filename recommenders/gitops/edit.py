@@ -124,21 +124,28 @@ def _token_end(line: str, col: int, flow: bool) -> int:
     return len(line[:end].rstrip())
 
 
-def _last_line(node: Any, line: int) -> int:
-    """Last line (0-based) holding content of ``node``, which starts on ``line``."""
-    if isinstance(node, CommentedMap) and len(node) and not node.fa.flow_style():
-        key = list(node.keys())[-1]
-        return _last_line(node[key], node.lc.value(key)[0])
-    if isinstance(node, CommentedSeq) and len(node) and not node.fa.flow_style():
-        i = len(node) - 1
-        return _last_line(node[i], node.lc.item(i)[0])
-    return line
+def _block_end(lines: list[str], start: int, col: int, seq_at_col: bool = False) -> int:
+    """Last line of the block that starts on ``start`` with its key (or ``-``) at ``col``: the lines
+    after it that are indented deeper (block scalars, nested blocks), or, for a sequence written
+    at its key's column, its ``- `` items; trailing comments and blank lines are not part of it."""
+    end = start
+    for i in range(start + 1, len(lines)):
+        stripped = lines[i].lstrip()
+        if not stripped.strip() or stripped.startswith("#"):
+            continue
+        indent = len(lines[i]) - len(stripped)
+        if indent > col or (seq_at_col and indent == col and stripped.startswith("- ")):
+            end = i
+            continue
+        break
+    return end
 
 
-def _entry_lines(parent: CommentedMap, key: str) -> tuple[int, int]:
+def _entry_lines(lines: list[str], parent: CommentedMap, key: str) -> tuple[int, int]:
     """First and last line (inclusive) of ``key: value`` in a block mapping."""
-    start = parent.lc.key(key)[0]
-    return start, max(start, _last_line(parent[key], parent.lc.value(key)[0]))
+    start, col = parent.lc.key(key)
+    value = parent[key]
+    return start, _block_end(lines, start, col, isinstance(value, CommentedSeq) and not value.fa.flow_style())
 
 
 class _Doc:
@@ -163,7 +170,7 @@ class _Doc:
         self.lines[line] = text[:col] + _scalar_text(value) + text[end:]
 
     def delete_entry(self, parent: CommentedMap, key: str) -> None:
-        start, end = _entry_lines(parent, key)
+        start, end = _entry_lines(self.lines, parent, key)
         del self.lines[start:end + 1]
 
     def insert_entry(self, parent: CommentedMap, key: str, value: Any, before: str | None = None) -> None:
@@ -172,11 +179,11 @@ class _Doc:
         if before is not None:
             at = parent.lc.key(before)[0]
         else:
-            at = _entry_lines(parent, list(parent.keys())[-1])[1] + 1
+            at = _entry_lines(self.lines, parent, list(parent.keys())[-1])[1] + 1
         self.lines[at:at] = self.render(key, value, col)
 
     def replace_entry(self, parent: CommentedMap, key: str, value: Any) -> None:
-        start, end = _entry_lines(parent, key)
+        start, end = _entry_lines(self.lines, parent, key)
         col = parent.lc.key(key)[1]
         self.lines[start:end + 1] = self.render(key, value, col)
 
@@ -392,7 +399,7 @@ def append_to_list(text: str, where: str, key: str, item: Any) -> str:
         raise EditError(f"{where}: {key} is not a list")
     last = len(current) - 1
     line, col = current.lc.item(last)
-    end = _last_line(current[last], line)
+    end = _block_end(doc.lines, line, col - 2)
     rendered = doc.render("x", [item], 0)[1:]  # the item lines without the "x:" key
     dash = min(len(r) - len(r.lstrip()) for r in rendered if r.strip())
     first_dash = col - 2

@@ -187,6 +187,12 @@ class GitHub(_Client):
             if status != 200:
                 raise self.fail(status, payload, f"labelling pull request #{pr.number}")
 
+    def has_comment(self, pr: Proposal, text: str) -> bool:
+        status, payload = self.call("GET", f"/repos/{self.repo}/issues/{pr.number}/comments", query={"per_page": "100"})
+        if status != 200:
+            raise self.fail(status, payload, f"reading the comments of pull request #{pr.number}")
+        return any(isinstance(c, dict) and c.get("body") == text for c in payload or [])
+
     def comment(self, pr: Proposal, text: str) -> None:
         status, payload = self.call("POST", f"/repos/{self.repo}/issues/{pr.number}/comments", {"body": text})
         if status != 201:
@@ -249,6 +255,13 @@ class GitLab(_Client):
                                         {"add_labels": ",".join(missing)})
             if status != 200:
                 raise self.fail(status, payload, f"labelling merge request !{mr.number}")
+
+    def has_comment(self, mr: Proposal, text: str) -> bool:
+        status, payload = self.call("GET", f"/projects/{self.pid}/merge_requests/{mr.number}/notes",
+                                    query={"per_page": "100"})
+        if status != 200:
+            raise self.fail(status, payload, f"reading the notes of merge request !{mr.number}")
+        return any(isinstance(c, dict) and c.get("body") == text for c in payload or [])
 
     def comment(self, mr: Proposal, text: str) -> None:
         status, payload = self.call("POST", f"/projects/{self.pid}/merge_requests/{mr.number}/notes", {"body": text})

@@ -112,7 +112,7 @@ def run_pr(result: RecommendationSet, opts: PrOptions, say: Callable[[str], None
         note = (f"kubetune did not update `{opts.branch}`: it holds commit(s) kubetune did not make "
                 f"({', '.join(foreign[:5])}). Merge or close this, or delete the branch, and kubetune will propose "
                 "again on its next run.")
-        if existing is not None:
+        if existing is not None and not forge.has_comment(existing, note):  # once, not on every run
             forge.comment(existing, note)
         raise BranchTaken(f"someone else pushed to {opts.branch} ({', '.join(foreign[:3])}); kubetune left it as it is"
                           + (f" and commented on {existing.url or '#' + str(existing.number)}" if existing else "")
