@@ -367,3 +367,21 @@ def test_recommending_from_a_snapshot_lists_what_the_repository_does_not_have(gi
     doc = json.loads(res.out)
     assert doc["changed"] == [] and doc["not_changed"]  # the sample's workloads are not in this repository
     assert all("not found in the repository" in c["reason"] for c in doc["not_changed"])
+
+
+def test_github_422_already_exists_becomes_an_update(gitops):
+    tmp, work, bare = gitops
+    with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
+        srv.pulls["acme/gitops"].append({
+            "number": 7, "state": "open", "title": "old", "body": "old", "_head": f"acme:{BRANCH}",
+            "head": {"ref": BRANCH}, "base": {"ref": "main"}, "labels": [{"name": "cost"}],
+            "html_url": "https://github.example/acme/gitops/pull/7"})
+        srv.faults.append(Fault("GET", r"/pulls$", 200, []))  # opened by a concurrent run after our lookup
+        res = pr(tmp, srv)
+        assert res.code == 0, res.err
+        posts = [r for r in srv.calls("POST") if r.path.endswith("/pulls")]
+        assert len(posts) == 1 and [r.method for r in srv.requests if r.path.endswith("/pulls/7")] == ["PATCH"]
+        assert len(srv.pulls["acme/gitops"]) == 1 and srv.pulls["acme/gitops"][0]["body"].startswith("<!-- kubetune:pr")
+        labels = [r.body for r in srv.requests if r.path.endswith("/issues/7/labels")]
+        assert labels == [{"labels": ["kubetune"]}]  # only the missing one
+        assert "Pull request updated: https://github.example/acme/gitops/pull/7" in " ".join(res.err.split())

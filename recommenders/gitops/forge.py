@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from analyzer.errors import InputError, KubetuneError
@@ -36,6 +36,7 @@ class Proposal:
     title: str = ""
     body: str = ""
     labels: list[str] = field(default_factory=list)
+    created: bool = False  # opened by this call (not found, or found after an "already exists")
 
 
 class _Client:
@@ -170,7 +171,7 @@ class GitHub(_Client):
                 return self.update(found, title, body)
         if status != 201:
             raise self.fail(status, payload, f"opening a pull request on {self.repo}")
-        return self._p(payload)
+        return replace(self._p(payload), created=True)
 
     def update(self, pr: Proposal, title: str, body: str) -> Proposal:
         if (pr.title, pr.body) == (title, body):
@@ -237,7 +238,7 @@ class GitLab(_Client):
                 return self.update(found, title, body)
         if status != 201:
             raise self.fail(status, payload, f"opening a merge request on {self.project}")
-        return self._p(payload)
+        return replace(self._p(payload), created=True)
 
     def update(self, mr: Proposal, title: str, body: str) -> Proposal:
         if (mr.title, mr.body) == (title, body):

@@ -130,7 +130,7 @@ def run_pr(result: RecommendationSet, opts: PrOptions, say: Callable[[str], None
     try:
         if existing is None:
             out.proposal = forge.create(opts.branch, opts.base, out.title, out.body)
-            out.status = "created"
+            out.status = "created" if out.proposal.created else "updated"
         else:
             updated = forge.update(existing, out.title, out.body)
             out.status = "unchanged" if (updated is existing and out.commit == head) else "updated"
