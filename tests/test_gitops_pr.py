@@ -385,3 +385,26 @@ def test_github_422_already_exists_becomes_an_update(gitops):
         labels = [r.body for r in srv.requests if r.path.endswith("/issues/7/labels")]
         assert labels == [{"labels": ["kubetune"]}]  # only the missing one
         assert "Pull request updated: https://github.example/acme/gitops/pull/7" in " ".join(res.err.split())
+
+
+def test_spot_placement_goes_into_the_overlay_patch_and_helm_is_not_guessed(gitops):
+    from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
+
+    tmp, work, bare = gitops
+    frag = {"tolerations": [{"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true",
+                             "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "preference": {"matchExpressions": [
+                    {"key": "cloud.google.com/gke-spot", "operator": "In", "values": ["true"]}]}}]}}}
+    recs = [Recommendation(target=Target(ns, kind, name), kind="spot", resource="placement", current_request=None,
+                           proposed_request=None, current_limit=None, proposed_limit=None, monthly_saving_usd=50.0,
+                           risk=0.05, confidence=0.6, evidence=Evidence(reason="spot-ready"), pod_spec_patch=frag)
+            for ns, kind, name in (("shop", "Deployment", "prod-api"), ("payments", "Deployment", "payments"))]
+    write_recommendations(tmp / "spot.json", RecommendationSet(recs))
+    res = pr(tmp, None, "--dry-run", recs=tmp / "spot.json")
+    assert res.code == 0, res.err
+    assert "# kubetune: move to spot 1 workload, saving $50.00/month" in res.out
+    assert "+      tolerations:\n+      - key: cloud.google.com/gke-spot" in res.out
+    assert "shop/base/deployment.yaml\n" not in res.out.split("\n# kubetune:")[0]  # the shared base is not edited
+    assert "payments/Deployment/payments: charts/payments/values-prod.yaml is a Helm values file" in " ".join(
+        res.err.split())

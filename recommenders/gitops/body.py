@@ -45,12 +45,17 @@ def usd(v: float) -> str:
     return f"${v:,.2f}" if v >= 0 else f"-${-v:,.2f}"
 
 
+_VERBS = {"rightsize": "right-size", "raise-memory": "right-size", "spot": "move to spot",
+          "gpu-remove": "trim GPUs of", "gpu-optimize": "trim GPUs of", "gpu-share": "share GPUs of"}
+
+
 def title(plan: Plan) -> str:
     changes = plan.applied
     total = sum(c.saving for c in changes)
-    what = f"{len(changes)} workload{'s' if len(changes) != 1 else ''}"
-    return (f"kubetune: right-size {what}, saving {usd(total)}/month" if total >= 0 else
-            f"kubetune: resize {what} ({usd(-total)}/month more, to stop OOM kills)")
+    verbs = list(dict.fromkeys(_VERBS.get(r.kind, "resize") for c in changes for r in c.recs)) or ["right-size"]
+    what = f"{' / '.join(verbs)} {len(changes)} workload{'s' if len(changes) != 1 else ''}"
+    return (f"kubetune: {what}, saving {usd(total)}/month" if total >= 0 else
+            f"kubetune: {what} ({usd(-total)}/month more, to stop OOM kills)")
 
 
 def _values(r: Recommendation) -> tuple[str, str, str, str]:
