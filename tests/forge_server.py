@@ -128,7 +128,8 @@ class ForgeServer:
             return 200, {"full_name": repo, "default_branch": "main"}, {}
         if rest == "/pulls" and r.method == "GET":
             head, base = r.query.get("head"), r.query.get("base")
-            return 200, [p for p in pulls if p["state"] == "open" and (head is None or p["_head"] == head)
+            state = r.query.get("state", "open")
+            return 200, [p for p in reversed(pulls) if state in ("all", p["state"]) and (head is None or p["_head"] == head)
                          and (base is None or p["base"]["ref"] == base)], {}
         if rest == "/pulls" and r.method == "POST":
             b = r.body or {}
@@ -142,7 +143,7 @@ class ForgeServer:
                     {"resource": "PullRequest", "field": "head", "code": "invalid"}], "status": "422"}, {}
             n = len(pulls) + 1
             pr = {"number": n, "state": "open", "title": b.get("title"), "body": b.get("body"), "_head": head,
-                  "head": {"ref": b.get("head")}, "base": {"ref": b.get("base")}, "labels": [],
+                  "head": {"ref": b.get("head")}, "base": {"ref": b.get("base")}, "labels": [], "merged_at": None,
                   "html_url": f"https://github.example/{repo}/pull/{n}"}
             pulls.append(pr)
             return 201, pr, {}
@@ -180,7 +181,8 @@ class ForgeServer:
             return 200, {"id": 42, "path_with_namespace": project}, {}
         if rest == "/merge_requests" and r.method == "GET":
             q = r.query
-            return 200, [x for x in mrs if x["state"] == "opened" and x["source_branch"] == q.get("source_branch")
+            return 200, [x for x in reversed(mrs) if q.get("state", "all") in ("all", x["state"])
+                         and x["source_branch"] == q.get("source_branch")
                          and q.get("target_branch") in (None, x["target_branch"])], {}
         if rest == "/merge_requests" and r.method == "POST":
             b = r.body or {}

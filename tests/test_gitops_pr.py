@@ -348,7 +348,7 @@ def test_after_the_merge_a_new_recommendation_keeps_the_earlier_overlay_change(g
         git(merger, "-c", "user.name=M", "-c", "user.email=m@example.com", "merge", "-q", "--no-ff", "-m", "merge",
             f"origin/{BRANCH}")
         git(merger, "push", "-q", "origin", "main")
-        srv.pulls["acme/gitops"][0]["state"] = "closed"
+        srv.pulls["acme/gitops"][0].update(state="closed", merged_at="2026-12-06T10:00:00Z")
         git(work, "pull", "-q", "origin", "main")
         before = state(work)
         later = recommendations()
@@ -408,3 +408,19 @@ def test_spot_placement_goes_into_the_overlay_patch_and_helm_is_not_guessed(gito
     assert "shop/base/deployment.yaml\n" not in res.out.split("\n# kubetune:")[0]  # the shared base is not edited
     assert "payments/Deployment/payments: charts/payments/values-prod.yaml is a Helm values file" in " ".join(
         res.err.split())
+
+
+def test_a_declined_pull_request_is_not_reopened_until_the_recommendation_changes(gitops):
+    tmp, work, bare = gitops
+    with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
+        assert pr(tmp, srv).code == 0
+        srv.pulls["acme/gitops"][0]["state"] = "closed"  # a reviewer closed it without merging
+        again = pr(tmp, srv)
+        assert again.code == 0, again.err
+        assert "closed without merging" in " ".join(again.err.split())
+        assert len(srv.pulls["acme/gitops"]) == 1 and not [r for r in srv.requests[-3:] if r.method != "GET"]
+        changed = recommendations()
+        changed.recommendations[3] = _rec("shop", "Deployment", "prod-api", "api", "cpu", 1.0, 0.7, None, None, 25.0)
+        write_recommendations(tmp / "recs2.json", changed)
+        assert pr(tmp, srv, recs=tmp / "recs2.json").code == 0
+        assert [p["state"] for p in srv.pulls["acme/gitops"]] == ["closed", "open"]

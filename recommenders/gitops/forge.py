@@ -155,12 +155,14 @@ class GitHub(_Client):
         if status != 200:
             raise self.fail(status, payload, f"repository {self.repo}")
 
-    def find(self, branch: str, base: str) -> Proposal | None:
-        status, payload = self.call("GET", f"/repos/{self.repo}/pulls",
-                                    query={"head": f"{self.owner}:{branch}", "base": base, "state": "open"})
+    def find(self, branch: str, base: str, declined: bool = False) -> Proposal | None:
+        """The open pull request for the branch; with ``declined``, the last one closed unmerged."""
+        status, payload = self.call("GET", f"/repos/{self.repo}/pulls", query={
+            "head": f"{self.owner}:{branch}", "base": base, "state": "closed" if declined else "open"})
         if status != 200:
             raise self.fail(status, payload, f"listing pull requests of {self.repo}")
-        return self._p(payload[0]) if payload else None
+        found = [p for p in payload or [] if not (declined and p.get("merged_at"))]
+        return self._p(found[0]) if found else None
 
     def create(self, branch: str, base: str, title: str, body: str) -> Proposal:
         status, payload = self.call("POST", f"/repos/{self.repo}/pulls",
@@ -221,9 +223,10 @@ class GitLab(_Client):
         if status != 200:
             raise self.fail(status, payload, f"project {self.project}")
 
-    def find(self, branch: str, base: str) -> Proposal | None:
-        status, payload = self.call("GET", f"/projects/{self.pid}/merge_requests",
-                                    query={"source_branch": branch, "target_branch": base, "state": "opened"})
+    def find(self, branch: str, base: str, declined: bool = False) -> Proposal | None:
+        """The open merge request for the branch; with ``declined``, the last one closed unmerged."""
+        status, payload = self.call("GET", f"/projects/{self.pid}/merge_requests", query={
+            "source_branch": branch, "target_branch": base, "state": "closed" if declined else "opened"})
         if status != 200:
             raise self.fail(status, payload, f"listing merge requests of {self.project}")
         return self._p(payload[0]) if payload else None

@@ -49,7 +49,7 @@ class PrResult:
     title: str = ""
     body: str = ""
     diff: str = ""
-    status: str = "nothing"  # nothing, dry-run, created, updated, unchanged
+    status: str = "nothing"  # nothing, dry-run, created, updated, unchanged, declined
     commit: str | None = None
     proposal: Proposal | None = None
 
@@ -120,7 +120,15 @@ def run_pr(result: RecommendationSet, opts: PrOptions, say: Callable[[str], None
     head, _ = repo.branch_commits(base_sha, opts.branch)
     commit = repo.commit(base_sha, plan.edited, commit_message(plan, opts.branch, out.title))
     existing = forge.find(opts.branch, opts.base)
-    if head is not None and repo.same_change(head, commit):
+    unchanged = head is not None and repo.same_change(head, commit)
+    if unchanged and existing is None:
+        declined = forge.find(opts.branch, opts.base, declined=True)
+        if declined is not None:  # a reviewer said no to exactly this: do not reopen it every run
+            say(f"The pull request for these changes was closed without merging ({declined.url or declined.number}); "
+                f"not reopening it. New recommendations, or deleting the branch {opts.branch}, propose again.")
+            out.status, out.proposal, out.commit = "declined", declined, head
+            return out
+    if unchanged:
         out.commit = head
         say(f"{opts.branch} already has these changes: no new commit.")
     else:
