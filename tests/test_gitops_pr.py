@@ -370,7 +370,7 @@ def test_recommending_from_a_snapshot_lists_what_the_repository_does_not_have(gi
 
 
 def test_github_422_already_exists_becomes_an_update(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, bare = gitops
     with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
         srv.pulls["acme/gitops"].append({
             "number": 7, "state": "open", "title": "old", "body": "old", "_head": f"acme:{BRANCH}",
@@ -390,7 +390,7 @@ def test_github_422_already_exists_becomes_an_update(gitops):
 def test_spot_placement_goes_into_the_overlay_patch_and_helm_is_not_guessed(gitops):
     from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
 
-    tmp, work, bare = gitops
+    tmp, _work, _bare = gitops
     frag = {"tolerations": [{"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true",
                              "effect": "NoSchedule"}],
             "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
@@ -411,7 +411,7 @@ def test_spot_placement_goes_into_the_overlay_patch_and_helm_is_not_guessed(gito
 
 
 def test_a_declined_pull_request_is_not_reopened_until_the_recommendation_changes(gitops):
-    tmp, work, bare = gitops
+    tmp, _work, bare = gitops
     with ForgeServer(TOKEN, {"acme/gitops"}, bare=bare) as srv:
         assert pr(tmp, srv).code == 0
         srv.pulls["acme/gitops"][0]["state"] = "closed"  # a reviewer closed it without merging
