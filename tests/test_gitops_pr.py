@@ -352,11 +352,14 @@ def test_after_the_merge_a_new_recommendation_keeps_the_earlier_overlay_change(g
         git(work, "pull", "-q", "origin", "main")
         before = state(work)
         later = recommendations()
-        later.recommendations = [_rec("shop", "Deployment", "prod-api", "api", "cpu", 0.6, 0.5, None, None, 8.0)]
+        later.recommendations = [_rec("shop", "Deployment", "prod-api", "api", "cpu", 0.6, 0.5, None, None, 8.0),
+                                 later.recommendations[0]]  # redis cpu: merged already
         write_recommendations(tmp / "later.json", later)
         res = pr(tmp, srv, recs=tmp / "later.json")
         assert res.code == 0, res.err
         assert changed_lines(bare) == ["-            cpu: 600m", "+            cpu: 500m"]
+        body = srv.pulls["acme/gitops"][1]["body"]
+        assert "- StatefulSet cache/redis ($21.50/month): already as proposed in the repository" in body
         assert len(srv.pulls["acme/gitops"]) == 2 and state(work) == before
 
 

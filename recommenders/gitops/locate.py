@@ -123,7 +123,7 @@ def _walk(top: Path) -> list[Path]:
         dirnames[:] = sorted(n for n in dirnames if not _skip_dir(Path(dirpath) / n))
         if _skip_dir(Path(dirpath)) and Path(dirpath) != top:
             continue
-        out += [Path(dirpath) / f for f in sorted(filenames)]
+        out += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]  # .gitlab-ci.yml etc.
     return out
 
 

@@ -148,10 +148,13 @@ def apply_plan(plan: Plan, tree: Path, index: RepoIndex) -> Plan:
                 else:
                     (tree / path).write_text(text, encoding="utf-8")
             continue
+        if all(_text(tree, f) == before_change.get(f) for f in files):
+            change.problem = "already as proposed in the repository"
+            continue
         change.files = files
     for path, old in originals.items():
-        new = (tree / path).read_text(encoding="utf-8")
-        if new != old:
+        new = _text(tree, path)
+        if new is not None and new != old:
             plan.edited[path] = new
             plan.original[path] = old
     _verify(plan, tree, before, originals)
@@ -166,9 +169,13 @@ class _Reads:
     change: dict[str, str | None]
 
 
-def _read(tree: Path, path: str, originals: _Reads) -> str:
+def _text(tree: Path, path: str) -> str | None:
     p = tree / path
-    text = p.read_text(encoding="utf-8") if p.exists() else None
+    return p.read_text(encoding="utf-8") if p.exists() else None
+
+
+def _read(tree: Path, path: str, originals: _Reads) -> str:
+    text = _text(tree, path)
     originals.run.setdefault(path, text)
     originals.change.setdefault(path, text)
     return text or ""
