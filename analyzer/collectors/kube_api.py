@@ -39,7 +39,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from analyzer.collectors.kube_specs import Kind, SpecBuilder
+from analyzer.collectors.kube_fields import Kind
+from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError, KubetuneError
 
 try:  # orjson is optional: measurably faster on 50 MB of pods, same result

@@ -32,7 +32,8 @@ import polars as pl
 import yaml
 
 from analyzer.collectors.kube_api import JSON_ERRORS, Forbidden, KubeAPI, KubeConfig, NotFound, Progress, loads
-from analyzer.collectors.kube_specs import BY_KIND, BY_RESOURCE, KINDS, Kind, SpecBuilder
+from analyzer.collectors.kube_fields import BY_KIND, BY_RESOURCE, KINDS, Kind
+from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError
 from analyzer.schema import FRAMES, KEYS
 from analyzer.snapshot import Manifest, Snapshot

@@ -58,8 +58,10 @@ from typing import Any
 import polars as pl
 
 from analyzer.atomic import atomic_directory
+from analyzer.kube import parse_affinity
 from analyzer.snapshot import Snapshot
 from analyzer.units import format_cpu, format_memory, parse_memory
+
 
 # ---------------------------------------------------------------------------------------------
 # Identity shared with the exporter rendering
@@ -211,50 +213,6 @@ def _resource_version(uid: str) -> str:
 
 def _kv(pairs: list[dict] | None) -> dict[str, str]:
     return {p["key"]: p["value"] for p in pairs or [] if p.get("key") is not None and p.get("value") is not None}
-
-
-_EXPR = re.compile(r"^(\S+) (In|NotIn|Gt|Lt) \[(.*)\]$")
-_EXISTS = re.compile(r"^(\S+) (Exists|DoesNotExist)$")
-
-
-def parse_affinity(summary: str | None) -> dict | None:
-    """The snapshot's one-line node affinity summary back into a ``nodeAffinity`` (None if unreadable).
-
-    ``required: a In [x, y] and b Exists or c NotIn [z]; preferred: d In [v]`` (the format of
-    ``analyzer.collectors.kube_specs.affinity_summary``).
-    """
-    if not summary:
-        return None
-
-    def term(text: str) -> dict | None:
-        exprs = []
-        for part in text.split(" and "):
-            part = part.strip()
-            m = _EXPR.match(part)
-            if m:
-                values = [v.strip() for v in m[3].split(",") if v.strip()]
-                exprs.append({"key": m[1], "operator": m[2], "values": values})
-                continue
-            m = _EXISTS.match(part)
-            if m:
-                exprs.append({"key": m[1], "operator": m[2]})
-                continue
-            return None
-        return {"matchExpressions": exprs} if exprs else None
-
-    node: dict[str, Any] = {}
-    for section in summary.split("; "):
-        kind, _, body = section.partition(": ")
-        terms = [term(t) for t in body.split(" or ")]
-        if not terms or any(t is None for t in terms):
-            return None
-        if kind == "required":
-            node["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
-        elif kind == "preferred":
-            node["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "preference": t} for t in terms]
-        else:
-            return None
-    return {"nodeAffinity": node} if node else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ from analyzer.simulator.kube_objects import (
     sandbox_id,
 )
 from analyzer.snapshot import Snapshot
+from analyzer.units import MIB
 
-MIB = 2**20
 US = 1_000_000
 CFS_PERIODS_PER_SECOND = 10  # 100 ms CFS periods
 PAUSE_CPU = 0.0001  # cores
