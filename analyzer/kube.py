@@ -67,16 +67,21 @@ SPOT_PLATFORMS: dict[str, SpotPlatform] = {
 # label key -> the value that marks a spot node (compare lower-cased).
 SPOT_LABELS: dict[str, str] = {p.key: p.value for p in SPOT_PLATFORMS.values()}
 
-# Node labels the collectors keep (others are dropped from Prometheus' kube_node_labels).
+# Well-known label keys: Prometheus' kube_node_labels / kube_namespace_labels sanitize them
+# (label_<key with every non-alphanumeric as _>); these are read back by name.
 KNOWN_NODE_LABELS = (
     "node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type", "topology.kubernetes.io/region",
     "topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
-    "failure-domain.beta.kubernetes.io/zone", "kubernetes.io/arch", "kubernetes.io/os",
+    "failure-domain.beta.kubernetes.io/zone", "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
     "karpenter.sh/capacity-type", "karpenter.sh/nodepool", "karpenter.k8s.aws/instance-gpu-name",
     "eks.amazonaws.com/capacityType", "eks.amazonaws.com/nodegroup", "cloud.google.com/gke-spot",
     "cloud.google.com/gke-preemptible", "cloud.google.com/gke-nodepool", "cloud.google.com/gke-provisioning",
     "kubernetes.azure.com/scalesetpriority", "kubernetes.azure.com/agentpool", "lifecycle",
     "node.kubernetes.io/lifecycle", "kops.k8s.io/instancegroup", "node-role.kubernetes.io/control-plane",
+    "nvidia.com/gpu.count", "nvidia.com/gpu.product", "nvidia.com/gpu.memory", "nvidia.com/gpu.present",
+    "nvidia.com/mig.strategy", "nvidia.com/mig.config", "nvidia.com/gpu.sharing-strategy", "nvidia.com/gpu.replicas",
+    "nvidia.com/mps.capable", "nvidia.com/device-plugin.config", "nvidia.com/gpu.deploy.device-plugin",
+    "kubernetes.io/metadata.name", "app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
 )
 
 

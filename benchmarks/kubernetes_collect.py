@@ -325,7 +325,8 @@ def compare_models(config) -> dict:
     """The pod list read through the client's model classes vs raw JSON (same pages)."""
     from kubernetes import client as k8s
 
-    from analyzer.collectors.kube_api import connect, loads
+    from analyzer.collectors.kube_api import connect
+    from analyzer.manifests import loads
 
     conn = connect(config)
     core = k8s.CoreV1Api(conn.api_client)

@@ -95,7 +95,7 @@ from typing import IO, Any
 import polars as pl
 
 from analyzer.atomic import atomic_file
-from analyzer.simulator.kube_objects import (
+from analyzer.simulator.kube_identity import (
     CONTAINER_RUNTIME,
     KERNEL,
     KUBELET_VERSION,
