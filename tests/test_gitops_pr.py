@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import assert_clean_error, run_cli
-from tests.forge_server import Fault, ForgeServer
-from tests.gitops_fixtures import _rec, git, make_repo, recommendations, write_recommendations
+from tests.support.cli_helpers import assert_clean_error, run_cli
+from tests.support.forge_server import Fault, ForgeServer
+from tests.support.gitops_fixtures import _rec, git, make_repo, recommendations, write_recommendations
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None or shutil.which("git") is None,
                                 reason="needs git and kubectl")

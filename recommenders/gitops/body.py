@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from analyzer.units import human_value
 from recommenders.gitops.plan import Plan, WorkloadChange
-from recommenders.patches import human_value
 from recommenders.record import Recommendation
 
 MARKER = "<!-- kubetune:pr -->"

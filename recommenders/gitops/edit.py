@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-from decimal import Decimal
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -23,10 +22,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from analyzer.errors import InputError
-from analyzer.units import parse_cpu, parse_memory, parse_quantity
-
-_BIN = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
-_DEC = (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
+from analyzer.units import format_quantity_like
 
 
 class EditError(InputError):
@@ -67,30 +63,12 @@ def _styled(template: Any, text: str) -> Any:
 
 
 def style_quantity(resource: str, new: Any, old: Any) -> Any:
-    """The proposed quantity ``new`` written the way ``old`` (or a sibling) is written; never less."""
+    """The proposed quantity ``new`` written the way ``old`` (or a sibling) is written, as the same
+    YAML scalar type and quoting; never less than ``new``."""
     if new is None or old is None:
         return new
-    old_text = str(old).strip()
-    if resource == "cpu":
-        millis = round(parse_cpu(new) * 1000)
-        if old_text.endswith("m"):
-            return _styled(old, f"{millis}m")
-        return _styled(old, str(millis // 1000) if millis % 1000 == 0 else str(Decimal(millis) / 1000))
-    if resource == "memory" or resource == "ephemeral-storage":
-        n = parse_memory(new)
-        suffix = re.sub(r"^[+-]?[\d.]+", "", old_text)
-        for units, fallback in ((_BIN, ("Mi", 2**20)), (_DEC, ("M", 10**6))):
-            sizes = dict(units)
-            if suffix in sizes:
-                if n % sizes[suffix] == 0:
-                    return _styled(old, f"{n // sizes[suffix]}{suffix}")
-                s, size = next(((s, size) for s, size in units if n % size == 0), fallback)
-                return _styled(old, f"{-(-n // size)}{s}")
-        if re.fullmatch(r"\d+", old_text):
-            return _styled(old, str(n))
-        return new
     try:
-        return _styled(old, str(int(parse_quantity(new))))
+        return _styled(old, format_quantity_like(resource, new, str(old)))
     except InputError:
         return new
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer.units import human_value
 from recommenders.gitops.body import render_body, title
 from recommenders.gitops.forge import ForgeError, Proposal, client
 from recommenders.gitops.git import TRAILER, BranchTaken, Repo
 from recommenders.gitops.locate import index_repository, read_config, scope
 from recommenders.gitops.plan import Plan, apply_plan, select
-from recommenders.patches import human_value
 from recommenders.record import RecommendationSet
 
 

@@ -1,4 +1,4 @@
-"""``kubetune pr``: propose the recommendations to a GitOps repository as a pull/merge request."""
+"""`kubetune pr`: propose the recommendations to a GitOps repository as a pull/merge request."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from analyzer.errors import InputError
 from analyzer.redact import redact
+from kubetune.console import err_console as err
+from kubetune.console import note
+from kubetune.options import with_source
 from kubetune.output import Format, emit_document
 from kubetune.sources import Source, load_source
 
-err = Console(stderr=True)
 
-
+@with_source
 def pr(
-    source: Annotated[str | None, typer.Argument(
-        help="Snapshot directory or Prometheus URL to recommend from (a self-hosted runner may query an in-cluster "
-             "Prometheus). Or give --recommendations.", show_default=False)] = None,
+    source: Source,
     recommendations: Annotated[Path | None, typer.Option(
         "--recommendations", "-r", help="A saved recommendations.json (from `kubetune recommend --patches DIR` or the "
                                         "in-cluster CronJob) instead of recommending now.")] = None,
@@ -83,14 +82,15 @@ def pr(
     if github and gitlab:
         raise InputError("give --github or --gitlab, not both.")
     if recommendations is not None:
-        if source:
-            raise InputError(f"give a source or --recommendations, not both ({source!r} and {recommendations}).")
+        given = source.argument or source.snapshot or source.prometheus_url
+        if given:
+            raise InputError(f"give a source or --recommendations, not both ({given} and {recommendations}).")
         result = load_recommendations(recommendations)
         described = recommendations.name
     else:
         from recommenders.api import recommend
 
-        snap = load_source(Source(argument=source), note=lambda m: err.print(f"[dim]{escape(m)}[/dim]"))
+        snap = load_source(source, note=lambda m: note(escape(m)))
         result = recommend(snap)
         described = "a fresh kubetune recommend run"
     opts = PrOptions(repo=repo, base=base_branch, branch=branch, remote=remote, paths=list(path or []),

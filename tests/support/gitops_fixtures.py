@@ -15,6 +15,7 @@ import subprocess
 from datetime import UTC
 from pathlib import Path
 
+from analyzer.units import GIB, MIB
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
 from recommenders.rightsizing import _resources_patch
 
@@ -161,9 +162,6 @@ jobs:
       - run: echo ${{ github.sha }}
 """,
 }
-
-GIB, MIB = 2**30, 2**20
-
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
