@@ -338,36 +338,6 @@ def info(
         _note(f"warning: {w}")
 
 
-@app.command()
-def report(
-    source: SourceArg = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for report.html and report.json.")] = Path("report"),
-    snapshot: SnapshotOpt = None,
-    prometheus_url: PrometheusOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    in_cluster: InClusterOpt = False,
-    history: HistoryOpt = "14d",
-) -> None:
-    """Write the HTML and JSON report: cluster size and requested vs used CPU, memory and GPU.
-
-    Example: kubetune report --snapshot snap/ --out report/
-    """
-    from analyzer.summary import summarize
-    from dashboards.report import write_report
-
-    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
-    with _progress() as progress:
-        progress.add_task("analysing", total=None)
-        summary = summarize(snap)
-        files = write_report(summary, out)
-    for r in summary.resources:
-        used = human_bytes(r.used_avg) if r.resource == "memory" else f"{(r.used_avg or 0):.2f}"
-        req = human_bytes(r.requested) if r.resource == "memory" else f"{(r.requested or 0):.2f}"
-        util = f"{r.utilization * 100:.0f}%" if r.utilization is not None else "-"
-        err_console.print(f"  {r.resource:<7} requested {req:>12}  used {used:>12}  utilization {util}")
-    out_console.print(f"Report written: {files['report.html']} and {files['report.json']}")
-
-
 class IdleShare(str, Enum):
     none = "none"
     even = "even"
@@ -686,6 +656,11 @@ def dashboard(
 ) -> None:
     """Start the Streamlit FinOps dashboard."""
     _not_yet("dashboard", 8)
+
+
+from kubetune.report_cmd import report as _report  # noqa: E402 - registers after the shared options exist
+
+app.command("report")(_report)
 
 
 def main(argv: list[str] | None = None) -> int:
