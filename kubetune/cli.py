@@ -15,6 +15,7 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from analyzer.errors import InputError, KubetuneError
@@ -75,7 +76,7 @@ HistoryOpt = Annotated[
 
 
 def _note(message: str) -> None:
-    err_console.print(f"[dim]{message}[/dim]", highlight=False)
+    err_console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history):
@@ -676,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted.")
         return 1
     except KubetuneError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted.")
