@@ -36,22 +36,26 @@ def report(
         rich_help_panel="Output")] = None,
     history_dir: Annotated[Path | None, typer.Option(
         help="Keep every run: HISTORY/<UTC timestamp>/ plus a `latest` link, and show the week-over-week trend "
-             "(in the cluster: a PersistentVolume).", rich_help_panel="Output")] = None,
+             "(in the cluster: a PersistentVolume).", envvar="KUBETUNE_HISTORY_DIR", rich_help_panel="Output")] = None,
     keep: Annotated[int, typer.Option(min=1, help="Runs to keep in --history-dir (the oldest are removed).",
-                                      rich_help_panel="Output")] = 12,
-    window: Annotated[str, typer.Option(help="Cost window: the last part of the history, e.g. 7d.")] = "7d",
-    title: Annotated[str | None, typer.Option(help="Page title (default: kubetune report: CLUSTER).")] = None,
-    team_label: Annotated[str, typer.Option(help="Workload (else namespace) label that names the team.")] = "team",
+                                      envvar="KUBETUNE_KEEP", rich_help_panel="Output")] = 12,
+    window: Annotated[str, typer.Option(help="Cost window: the last part of the history, e.g. 7d.",
+                                        envvar="KUBETUNE_WINDOW")] = "7d",
+    title: Annotated[str | None, typer.Option(help="Page title (default: kubetune report: CLUSTER).",
+                                              envvar="KUBETUNE_REPORT_TITLE")] = None,
+    team_label: Annotated[str, typer.Option(help="Workload (else namespace) label that names the team.",
+                                            envvar="KUBETUNE_TEAM_LABEL")] = "team",
     pricing: Annotated[Path | None, typer.Option(help="Your prices (YAML), as for `kubetune cost`.")] = None,
     push: Annotated[list[str] | None, typer.Option(
         help="After writing: `slack` (webhook from $KUBETUNE_SLACK_WEBHOOK_URL or --slack-webhook-file) or "
-             "s3://BUCKET/PREFIX (boto3 credentials). Repeatable.", rich_help_panel="Push")] = None,
+             "s3://BUCKET/PREFIX (boto3 credentials). Repeatable; $KUBETUNE_PUSH takes a space-separated list.",
+        envvar="KUBETUNE_PUSH", rich_help_panel="Push")] = None,
     s3_endpoint: Annotated[str | None, typer.Option(
         help="S3-compatible endpoint (MinIO, Ceph, R2, ...); default AWS.", envvar="KUBETUNE_S3_ENDPOINT",
         rich_help_panel="Push")] = None,
     slack_webhook_file: Annotated[Path | None, typer.Option(
         help="File holding the Slack webhook URL (a mounted Secret; never put it in a ConfigMap).",
-        rich_help_panel="Push")] = None,
+        envvar="KUBETUNE_SLACK_WEBHOOK_FILE", rich_help_panel="Push")] = None,
     snapshot: SnapshotOpt = None,
     prometheus_url: PrometheusOpt = None,
     kubeconfig: KubeconfigOpt = None,
