@@ -236,3 +236,9 @@ def test_bad_targets_and_failing_sources_leave_the_previous_report(tmp_path):
     assert_clean_error(run_cli("report", tmp_path / "snap", "--out", theirs), 2, "not a kubetune report")
     assert (theirs / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_published_schema_is_current():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    published = json.loads((ROOT / "docs" / "report-schema.json").read_text())
+    assert published == SCHEMA, "run: python -m dashboards.report.schema > docs/report-schema.json"

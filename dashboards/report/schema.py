@@ -104,3 +104,9 @@ SCHEMA: dict[str, Any] = {
                                                      "taken_saving_monthly_usd": NUM})]},
     }),
 }
+
+
+if __name__ == "__main__":  # python -m dashboards.report.schema > docs/report-schema.json
+    import json
+
+    print(json.dumps(SCHEMA, indent=2))
