@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     proc = subprocess.run([sys.executable, "-m", "kubetune", "report", str(snap_dir), "--out", str(out)],
                           capture_output=True, text=True, env=env)
     took = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss = usage.ru_maxrss / 1024**2
+    cpu = usage.ru_utime + usage.ru_stime
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         print(f"kubetune report failed with exit {proc.returncode}")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads((out / "report.json").read_text())
     sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
     patches = sum(1 for _ in (out / "patches").glob("*.yaml"))
-    print(f"kubetune report: {took:.1f} s wall (target < 120 s), peak RSS {rss:.2f} GB; "
+    print(f"kubetune report: {took:.1f} s wall (target < 120 s), {cpu:.1f} s CPU (user+sys), peak RSS {rss:.2f} GB; "
           f"{doc['summary']['containers']:,} containers, {doc['headline']['recommendations']:,} recommendations, "
           f"{patches:,} patch files; sizes {json.dumps(sizes)}")
     return 0

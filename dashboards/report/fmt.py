@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.units import format_cpu, human_bytes
+from recommenders.patches import human_value
 
 
 def usd(v: float | None) -> str:
@@ -19,14 +19,8 @@ def pct(v: float | None) -> str:
 
 
 def amount(resource: str, v: float | None) -> str:
-    """A base-unit value as a person reads it: cores, bytes (binary units), GPU devices."""
-    if v is None:
-        return "-"
-    if resource == "cpu":
-        return format_cpu(v)
-    if resource == "memory":
-        return human_bytes(v)
-    return f"{v:g}"
+    """A base-unit value as people write it (``250m``, ``512Mi``, devices); ``-`` when unset."""
+    return human_value(resource, v, "-")
 
 
 def workload(row: dict) -> str:
