@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from analyzer.collectors.kube_specs import KINDS
-from tests.cli_helpers import run_cli
+from analyzer.collectors.kube_fields import KINDS
+from tests.support.cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.33"

@@ -19,8 +19,8 @@ import pytest
 from analyzer.paths import sample_snapshot_dir
 from analyzer.snapshot import load_snapshot
 from dashboards.report.schema import SCHEMA
-from tests.cli_helpers import assert_clean_error, run_cli
-from tests.tiny import tiny_snapshot
+from tests.support.cli_helpers import assert_clean_error, run_cli
+from tests.support.tiny import tiny_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = Path(os.environ.get("KUBETUNE_TEST_ARTEFACTS", ROOT / ".artefacts"))

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.cli_helpers import assert_clean_error, run_cli
-from tests.slack_server import SlackWebhookServer
-from tests.tiny import tiny_snapshot
+from tests.support.cli_helpers import assert_clean_error, run_cli
+from tests.support.slack_server import SlackWebhookServer
+from tests.support.tiny import tiny_snapshot
 
 SECRET_KEY = "wJalrXUtnFEMI-test-secret-never-printed"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from recommenders.patches import human_value
+from analyzer.units import human_value
 
 
 def usd(v: float | None) -> str:

@@ -185,7 +185,7 @@ def render_html(doc: dict[str, Any]) -> str:
 <body>
 <h1>{esc(doc["title"])}</h1>
 <p class="meta">Cluster {esc(doc["cluster"])}; snapshot {esc(doc["snapshot"]["start"])} to {esc(doc["snapshot"]["end"])};
-source {esc(doc["source"])}; generated {esc(doc["generated_at"])}.</p>
+read from {esc(doc["source"])}; generated {esc(doc["generated_at"])}.</p>
 {_cards(doc)}
 {_by_kind(doc)}
 {notes}

@@ -32,7 +32,8 @@ def redact_url(url: str) -> str:
     """scheme://host[:port]/… with user info, path secrets and query removed: safe to print."""
     p = urllib.parse.urlsplit(url)
     host = p.hostname or "?"
-    return f"{p.scheme}://{host}{f':{p.port}' if p.port else ''}/…" if p.path not in ("", "/") else f"{p.scheme}://{host}"
+    port = f":{p.port}" if p.port else ""
+    return f"{p.scheme}://{host}{port}" + ("/…" if p.path not in ("", "/") else "")
 
 
 def slack_webhook(webhook_file: Path | None) -> str:

@@ -11,17 +11,9 @@ import typer
 
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
-from kubetune.cli import (
-    HistoryOpt,
-    InClusterOpt,
-    KubeconfigOpt,
-    PrometheusOpt,
-    SnapshotOpt,
-    SourceArg,
-    _load,
-    err_console,
-    out_console,
-)
+from kubetune.console import err_console, note, out_console
+from kubetune.options import with_source
+from kubetune.sources import Source, load_source
 
 
 def _line(message: str) -> None:
@@ -29,8 +21,9 @@ def _line(message: str) -> None:
     err_console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {message}", highlight=False, markup=False, soft_wrap=True)
 
 
+@with_source
 def report(
-    source: SourceArg = None,
+    source: Source,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Directory for the report (replaced whole; default report/ unless --history-dir).",
         rich_help_panel="Output")] = None,
@@ -56,11 +49,6 @@ def report(
     slack_webhook_file: Annotated[Path | None, typer.Option(
         help="File holding the Slack webhook URL (a mounted Secret; never put it in a ConfigMap).",
         envvar="KUBETUNE_SLACK_WEBHOOK_FILE", rich_help_panel="Push")] = None,
-    snapshot: SnapshotOpt = None,
-    prometheus_url: PrometheusOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    in_cluster: InClusterOpt = False,
-    history: HistoryOpt = "14d",
 ) -> None:
     """The weekly FinOps report: report.html (offline, charts inline), report.md, report.json and patches/.
 
@@ -75,7 +63,7 @@ def report(
       kubetune report --prometheus-url http://prometheus:9090 --in-cluster --history-dir /data --push slack
     """
     from dashboards.report import ReportOptions, check_writable, write_report
-    from dashboards.report.push import parse_s3, push_s3, push_slack, slack_webhook
+    from dashboards.report.push import parse_s3, push_s3, push_slack, redact_url, slack_webhook
 
     targets = push or []
     for t in targets:
@@ -90,8 +78,9 @@ def report(
     check_writable(out, history_dir)
     started = datetime.now(UTC)
     _line("loading the source")
-    snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
-    described = source or (str(snapshot) if snapshot else prometheus_url) or "bundled sample"
+    snap = load_source(source, note=note)
+    url = source.prometheus_url or (source.argument if source.argument and "://" in source.argument else None)
+    described = f"Prometheus at {redact_url(url)}" if url else source.describe()
     opts = ReportOptions(title=title, window=timedelta(seconds=span), team_label=team_label, pricing_file=pricing,
                          progress=_line)
     written = write_report(snap, out=out, history=history_dir, keep=keep, options=opts, source=str(described))
