@@ -242,3 +242,25 @@ def test_published_schema_is_current():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     published = json.loads((ROOT / "docs" / "report-schema.json").read_text())
     assert published == SCHEMA, "run: python -m dashboards.report.schema > docs/report-schema.json"
+
+
+def test_a_source_failing_mid_run_leaves_the_previous_report(prom_cluster, tmp_path):
+    """Prometheus answers the first queries, then refuses the GPU ones: one sentence, exit 1, nothing replaced."""
+    from tests.support.fault_proxy import Fault, FaultProxy
+
+    history = tmp_path / "history"
+    assert run_cli("report", tiny_snapshot().write(tmp_path / "snap"), "--history-dir", history).code == 0
+    before = {p.relative_to(history).as_posix(): p.read_bytes() for p in history.rglob("*") if p.is_file()}
+    proxy = FaultProxy(prom_cluster.url)
+    try:
+        proxy.reset(Fault("DCGM", "status", times=None, status=400,
+                          body=b'{"status":"error","errorType":"bad_data","error":"refused by test"}'))
+        result = run_cli("report", "--prometheus-url", proxy.url, "--history", "60d", "--history-dir", history)
+        answered = sum(1 for s in proxy.seen if s.fault is None)
+    finally:
+        proxy.close()
+    assert_clean_error(result, 1)
+    assert "refused by test" in result.err or "400" in result.err, result.err
+    assert answered >= 1, result.err  # it failed mid-run, after real answers
+    after = {p.relative_to(history).as_posix(): p.read_bytes() for p in history.rglob("*") if p.is_file()}
+    assert after == before and not [p for p in history.iterdir() if p.name.startswith(".")]
