@@ -99,5 +99,5 @@ def report(
     out_console.print(
         f"Report: {written.directory / 'report.html'} - monthly cost ${h['monthly_cost_usd']:,.0f}, idle "
         f"${h['idle_monthly_usd']:,.0f}, potential saving ${h['potential_saving_monthly_usd']:,.0f}/month "
-        f"({h['recommendations']} recommendations).", highlight=False, markup=False, soft_wrap=True)
+        f"({h['recommendations']} recommendation{'' if h['recommendations'] == 1 else 's'}).", highlight=False, markup=False, soft_wrap=True)
     sys.stdout.flush()
