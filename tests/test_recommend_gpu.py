@@ -115,7 +115,8 @@ def test_mig_support_and_smallest_profile():
     assert smallest_profile("A100-40GB", 6 * GIB, 0.1).name == "1g.10gb"  # 1g.5gb holds only ~4.5 GiB usable
     assert smallest_profile("A100-40GB", 3 * GIB, 0.3).name == "3g.20gb"  # 2/7 < 0.3
     assert smallest_profile("A100-80GB", 15 * GIB, 0.1).name == "1g.20gb"
-    assert smallest_profile("A100-80GB", 79 * GIB, 0.1) is None  # more than the whole GPU can offer
+    assert smallest_profile("A100-80GB", 79.5 * GIB, 0.1) is None  # more than the whole GPU offers (79.0 GiB)
+    assert smallest_profile("A100-80GB", 39 * GIB, 0.3).name == "3g.40gb"  # nvidia-smi: 39.25 GiB, not 0.9 x 40
     assert smallest_profile("A10G", GIB, 0.1) is None
     for ps in MIG_PROFILES.values():  # 7 compute / 8 memory slices reproduce the max counts
         for p in ps:
