@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from analyzer.snapshot import Manifest, Snapshot
@@ -149,7 +150,8 @@ def kubetune_placements(rs: RecommendationSet, family: str) -> dict[str, Placeme
         elif r.kind == "gpu-share":
             n = round(1 / obs["proposed_compute_fraction"])
             usable = whole_gpu(family).memory
-            out[r.target.workload] = Placement("ts", usable / n, 1.0 / n, replicas=n)
+            mps = any(m["metadata"]["name"].startswith("mps-") for m in r.extra_manifests)
+            out[r.target.workload] = Placement("mps" if mps else "ts", usable / n, 1.0 / n, replicas=n)
         elif r.kind == "gpu-remove":
             out[r.target.workload] = Placement("mig", 0.0, 0.0, "removed")
     return out
@@ -170,7 +172,12 @@ def flat_rule_placements(train: pl.DataFrame, family: str, eligible: set[str]) -
 
 
 def replay(replay_trace: pl.DataFrame, placements: dict[str, Placement], family: str) -> dict[str, Any]:
-    """Per-pod overflow/slowdown shares and fleet GPUs for the pods present in the replay window."""
+    """Per-pod overflow/slowdown shares and fleet GPUs for the pods present in the replay window.
+
+    A MIG slice (and an MPS client) enforces its memory: a framebuffer sample above it is a CUDA OOM.
+    Time-slicing enforces nothing per pod: an OOM happens when the pods sharing a GPU together
+    exceed it, so for time-sliced pods the overflow count is the worst GPU-minutes over random
+    pairings (the device plugin, not kubetune, decides who shares with whom)."""
     r = replay_trace
     present = sorted(r["pod"].unique())
     whole = whole_gpu(family)
@@ -178,48 +185,73 @@ def replay(replay_trace: pl.DataFrame, placements: dict[str, Placement], family:
                           "cap_busy": placements.get(p, whole).compute} for p in present])
     j = r.join(plan, on="pod")
     per = j.group_by("pod", "kind").agg(
-        (pl.col("value").filter(pl.col("resource") == "gpu_memory") > pl.col("cap_mem").filter(
-            pl.col("resource") == "gpu_memory")).sum().alias("fb_over"),
+        ((pl.col("value") > pl.col("cap_mem")) & (pl.col("resource") == "gpu_memory")).sum().alias("fb_over"),
         (pl.col("resource") == "gpu_memory").sum().alias("fb_n"),
         (pl.col("value").filter(pl.col("resource") == "gpu") > pl.col("cap_busy").filter(
-            pl.col("resource") == "gpu") + 1e-9).mean().alias("busy_over_share"))
+            pl.col("resource") == "gpu") + 1e-9).mean().fill_null(0.0).alias("busy_over_share"))
     shared = per.filter(pl.col("kind") != "whole")
+    isolated = shared.filter(pl.col("kind").is_in(["mig", "mps"]))  # memory enforced per pod
     # fleet: proposals packed as the recommender packs them, the rest keep a whole GPU
     mig = [(profile(family, p.profile).compute_slices, profile(family, p.profile).memory_slices)
            for pod, p in placements.items() if pod in present and p.kind == "mig" and p.profile != "removed"]
     ts: dict[int, list[str]] = {}
+    mps: dict[int, list[str]] = {}
     for pod, p in sorted(placements.items()):
-        if pod in present and p.kind == "ts":
-            ts.setdefault(p.replicas, []).append(pod)
+        if pod in present and p.kind in ("ts", "mps"):
+            (ts if p.kind == "ts" else mps).setdefault(p.replicas, []).append(pod)
     n_whole = sum(1 for p in present if placements.get(p, whole).kind == "whole")
-    gpus_after = n_whole + len(pack_mig(mig)) + sum(-(-len(v) // k) for k, v in ts.items())
-    contention, joint_oom = _time_sliced(r, ts, whole.memory)
+    gpus_after = n_whole + len(pack_mig(mig)) + sum(-(-len(v) // k) for g in (ts, mps) for k, v in g.items())
+    tsr = _time_sliced(r, ts, whole.memory)
+    over = int(isolated["fb_over"].sum() or 0) + (tsr["oom_minutes_max"] if tsr else 0)
     return {
         "pods": len(present), "proposals": shared.height,
         "gpus_now": len(present), "gpus_after": gpus_after, "released": len(present) - gpus_after,
-        "fb_overflow_samples": int(shared["fb_over"].sum() or 0),
-        "fb_overflow_pods": int((shared["fb_over"] > 0).sum()),
-        "fb_overflow_share_max": float((shared["fb_over"] / shared["fb_n"]).max() or 0.0) if shared.height else 0.0,
+        "fb_overflow_samples": over,
+        "fb_overflow_pods": int((isolated["fb_over"] > 0).sum()) + (tsr["oom_pods_max"] if tsr else 0),
         "busy_over_share_max": float(shared["busy_over_share"].max() or 0.0) if shared.height else 0.0,
         "pods_busy_over_target": int((shared["busy_over_share"] > BUSY_TARGET).sum()),
-        "ts_contention_share": contention, "ts_joint_oom_share": joint_oom,
+        "ts_pods_above_fair_share": int((shared.filter(pl.col("kind") == "ts")["fb_over"] > 0).sum()),
+        "ts_contention_share": tsr["contention_mean"] if tsr else None,
+        "ts_contention_share_max": tsr["contention_max"] if tsr else None,
+        "ts_oom_draws": tsr["oom_draws"] if tsr else None,
     }
 
 
-def _time_sliced(r: pl.DataFrame, ts: dict[int, list[str]], usable: float) -> tuple[float | None, float | None]:
-    """Pods sharing a GPU by time-slicing, grouped in proposal order (the device plugin's choice is
-    not ours): share of GPU-minutes with summed busy > 100%, and with summed framebuffer > the GPU."""
-    groups = {pod: f"{k}-{i // k}" for k, pods in ts.items() for i, pod in enumerate(pods)}
-    if not groups:
-        return None, None
-    g = (r.filter(pl.col("pod").is_in(list(groups)))
-         .with_columns(pl.col("pod").replace_strict(groups).alias("gpu"),
-                       pl.col("timestamp").dt.truncate("1m").alias("minute"))
-         .group_by("gpu", "minute", "resource", "pod").agg(pl.col("value").max())
-         .group_by("gpu", "minute", "resource").agg(pl.col("value").sum()))
-    busy = g.filter(pl.col("resource") == "gpu")
-    fb = g.filter(pl.col("resource") == "gpu_memory")
-    return float((busy["value"] > 1.0).mean()), float((fb["value"] > usable).mean())
+def _time_sliced(r: pl.DataFrame, ts: dict[int, list[str]], usable: float, draws: int = 200) -> dict[str, Any] | None:
+    """Time-sliced pods put together ``k`` per GPU in ``draws`` random orders: GPU-minutes with summed
+    framebuffer above the GPU (OOM) and with summed busy above 100% (contention)."""
+    pods = sorted(p for v in ts.values() for p in v)
+    if not pods:
+        return None
+    m = (r.filter(pl.col("pod").is_in(pods)).with_columns(pl.col("timestamp").dt.truncate("1m").alias("minute"))
+         .group_by("pod", "minute", "resource").agg(pl.col("value").max()))
+    minutes = sorted(m["minute"].unique())
+    grids = {}
+    for res in ("gpu", "gpu_memory"):
+        wide = (m.filter(pl.col("resource") == res).pivot(on="pod", index="minute", values="value")
+                .join(pl.DataFrame({"minute": minutes}), on="minute", how="right").sort("minute"))
+        grids[res] = np.nan_to_num(np.stack([wide[p].to_numpy() if p in wide.columns else np.zeros(len(minutes))
+                                             for p in pods]).astype(float))
+    rng = np.random.default_rng(21)
+    index = {p: i for i, p in enumerate(pods)}
+    ooms, oom_pods, contention = [], [], []
+    for _ in range(draws):
+        om, op, busy_over, gpu_minutes = 0, 0, 0, 0
+        for k, group in ts.items():
+            order = [index[p] for p in rng.permutation(group)]
+            for g in range(0, len(order), k):
+                members = order[g:g + k]
+                fb = grids["gpu_memory"][members].sum(axis=0)
+                hit = fb > usable
+                om += int(hit.sum())
+                op += len(members) if hit.any() else 0
+                busy_over += int((grids["gpu"][members].sum(axis=0) > 1.0).sum())
+                gpu_minutes += len(minutes)
+        ooms.append(om)
+        oom_pods.append(op)
+        contention.append(busy_over / max(gpu_minutes, 1))
+    return {"oom_minutes_max": max(ooms), "oom_pods_max": max(oom_pods), "oom_draws": sum(o > 0 for o in ooms) / draws,
+            "contention_mean": float(np.mean(contention)), "contention_max": float(np.max(contention))}
 
 
 def hindsight(replay_trace: pl.DataFrame, family: str, pods: set[str] | None = None) -> dict[str, int]:
@@ -259,8 +291,9 @@ def run(trace: pl.DataFrame, family: str) -> dict[str, Any]:
     eligible = set(span.filter(pl.col("h") >= MIN_HISTORY_HOURS)["pod"])  # pods the recommender may size
     settings: list[tuple[str, dict[str, Any]]] = [(f"fixed margin {m:.0%}", {"margin": m}) for m in FIXED_MARGINS]
     settings += [(f"calibrated fb_risk {q:g}", {"fb_risk": q}) for q in FB_RISKS]
-    settings += [(f"calibrated fb_risk {q:g}, time-slicing", {"fb_risk": q, "sharing": "time-slicing"})
-                 for q in (0.02, 0.1)]
+    for mode in ("time-slicing", "mps"):
+        settings += [(f"{mode}, fixed margin {m:.0%}", {"margin": m, "sharing": mode}) for m in (0.0, 0.1, 0.2)]
+        settings += [(f"{mode}, calibrated fb_risk {q:g}", {"fb_risk": q, "sharing": mode}) for q in FB_RISKS]
     for label, kw in settings:
         t = time.perf_counter()
         rs = recommend_gpu(snap, min_history_hours=MIN_HISTORY_HOURS, **kw)
@@ -362,12 +395,13 @@ def _print(res: dict[str, Any]) -> None:
               f"time-slicing {h[half]['ts_released']} (pods kubetune could size: {he[half]['mig_released']} / "
               f"{he[half]['ts_released']})")
     cols = ("proposals", "gpus_now", "released", "fb_overflow_samples", "fb_overflow_pods", "busy_over_share_max",
-            "pods_busy_over_target", "ts_contention_share", "ts_joint_oom_share")
+            "pods_busy_over_target", "ts_pods_above_fair_share", "ts_contention_share", "ts_contention_share_max",
+            "ts_oom_draws")
     print("policy | setting | half | " + " | ".join(cols))
     rows = [("kubetune", r["setting"], r) for r in res["frontier"]]
     rows += [(name, "", b) for name, b in res["baselines"].items()]
     for policy, setting, r in rows:
-        for half in ("tune", "report"):
+        for half in ("tune", "report", "all"):
             v = r[half]
             print(f"{policy} | {setting} | {half} | " + " | ".join(
                 "-" if v[c] is None else f"{v[c]:.3f}" if isinstance(v[c], float) else str(v[c]) for c in cols))

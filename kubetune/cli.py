@@ -161,6 +161,9 @@ def import_(
     containers: Annotated[
         Path | None, typer.Option(help="Optional containers file with requests/limits (base units or 250m/512Mi).")
     ] = None,
+    gpus: Annotated[
+        Path | None, typer.Option(help="Optional GPUs file: device, gpu_model, gpu_memory_total (bytes or 80Gi).")
+    ] = None,
     cluster: Annotated[str, typer.Option(help="Cluster name for the manifest.")] = "imported",
     step: Annotated[str | None, typer.Option(help="Sample step (default: inferred from the data).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
@@ -171,8 +174,12 @@ def import_(
     namespace, workload_kind, workload, pod, container, resource (cpu | memory | gpu | gpu_memory)
     and value in base units (cores, bytes, busy fraction). An optional containers file keyed by
     namespace, pod, container adds cpu_request, cpu_limit, memory_request, memory_limit, ...
+    GPU rows may name their device (GPU UUID) and, beside it, gpu_model (NVIDIA-A100-SXM4-80GB)
+    and gpu_memory_total (bytes or 80Gi); or give those per device in a --gpus file. The GPU
+    recommender needs the model and memory to propose MIG slices or time-slicing.
 
     Example: kubetune import usage.csv --containers requests.csv --out snap/
+    Example: kubetune import dcgm.csv --gpus gpus.csv --out snap/
     """
     from analyzer.collectors.files import import_files
 
@@ -180,7 +187,7 @@ def import_(
     _check_out(out, overwrite)
     with _progress() as progress:
         progress.add_task(f"importing {usage}", total=None)
-        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds)
+        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, gpus_path=gpus)
         path = snap.write(out, overwrite=overwrite)
     err_console.print(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows, "
@@ -585,6 +592,18 @@ def recommend(
     spot_placement: Annotated[SpotPlacement, typer.Option(
         help="Spot patches: preferred node affinity (falls back to on-demand), required affinity, or nodeSelector.",
         rich_help_panel="Policy")] = SpotPlacement.preferred,
+    gpu_sharing: Annotated[str, typer.Option(
+        help="GPU sharing: auto (MIG where the model has it, else time-slicing), mig, time-slicing or mps.",
+        rich_help_panel="GPU")] = "auto",
+    gpu_margin: Annotated[float | None, typer.Option(
+        help="Fixed GPU headroom over the framebuffer peak and P95 busy (0.2 = 20%); default: calibrated per pod.",
+        rich_help_panel="GPU")] = None,
+    gpu_fb_risk: Annotated[float, typer.Option(
+        help="Accepted chance that a pod's later framebuffer peak beats its slice (a CUDA OOM); sets the "
+             "calibrated framebuffer margin.", rich_help_panel="GPU")] = 0.02,
+    gpu_busy_risk: Annotated[float, typer.Option(
+        help="Accepted share of samples with GPU busy above the proposed compute share.",
+        rich_help_panel="GPU")] = 0.05,
     pricing: Annotated[Path | None, typer.Option(help="Your prices (YAML), as for `kubetune cost`.")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list what got no recommendation, and why.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
@@ -625,12 +644,17 @@ def recommend(
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
         use_forecast=use_forecast,
     )
+    from recommenders.gpu_settings import GpuSettings
+
+    gpu_settings = GpuSettings(min_history_hours=policy.min_history_hours, margin=gpu_margin, fb_risk=gpu_fb_risk,
+                               busy_risk=gpu_busy_risk, sharing=gpu_sharing)
     snap = _load(source, snapshot, prometheus_url, kubeconfig, in_cluster, history)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
     with _progress() as progress:
         progress.add_task("recommending", total=None)
-        result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value)
+        result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value,
+                     gpu_settings=gpu_settings)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if patches is not None:
