@@ -55,7 +55,7 @@ TRAIN_FRACTION = 2 / 3
 MIN_HISTORY_HOURS = 12.0
 BUSY_TARGET = 0.05  # busy above the compute share in at most 5% of a pod's samples
 FIXED_MARGINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-FB_RISKS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
+FB_RISKS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 
 
 def load_trace(directory: Path = REAL) -> pl.DataFrame:

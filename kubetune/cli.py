@@ -600,7 +600,7 @@ def recommend(
         rich_help_panel="GPU")] = None,
     gpu_fb_risk: Annotated[float, typer.Option(
         help="Accepted chance that a pod's later framebuffer peak beats its slice (a CUDA OOM); sets the "
-             "calibrated framebuffer margin.", rich_help_panel="GPU")] = 0.02,
+             "calibrated framebuffer margin.", rich_help_panel="GPU")] = 0.01,
     gpu_busy_risk: Annotated[float, typer.Option(
         help="Accepted share of samples with GPU busy above the proposed compute share.",
         rich_help_panel="GPU")] = 0.05,

@@ -24,6 +24,7 @@ from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
 from recommenders.gpu_calibration import calibrate
 from recommenders.gpu_packing import packing_note
+from recommenders.gpu_pooling import pool_time_sliced
 from recommenders.gpu_quality import clean, preallocation
 from recommenders.gpu_settings import GpuSettings
 from recommenders.mig import COMPUTE_SLICES, MIG_PROFILES, normalise_gpu_model, profile, profiles_frame
@@ -59,11 +60,13 @@ def recommend_gpu(snapshot: Snapshot, rates: WorkloadRates | None = None, settin
     raw = _samples(snapshot)
     samples, quality = clean(raw, facts.select(*KEY, "device_memory"), KEY, step_h, settings)
     per_pod = _per_pod(samples)
-    cal, cal_note = calibrate(per_pod, KEY, settings)
+    cal, cal_note = calibrate(per_pod, KEY, settings, step_h)
     stats = (_stats(samples, step_h).join(cal, on=KEY, how="left").join(quality, on=KEY, how="left")
              .join(preallocation(per_pod, facts.select(*KEY, "device_memory"), KEY, settings), on=KEY, how="left"))
     rows = _decide(facts.join(stats, on=KEY, how="left"), settings)
-    rows = _risk(rows, per_pod)
+    if settings.sharing == "time-slicing":
+        rows = pool_time_sliced(rows, per_pod, KEY, settings)
+    rows = _risk(_proposal(rows), per_pod)
     rates = rates if rates is not None else workload_rates(snapshot)
     rows = rates.attach(rows).with_columns(
         (pl.col("gpu_rate") * (pl.col("current_units") - pl.col("proposed_units")) * pl.col("replicas")
@@ -200,15 +203,16 @@ def _stats(samples: pl.DataFrame, step_h: float) -> pl.DataFrame:
 # --- decisions ---------------------------------------------------------------------------------
 
 def _decide(rows: pl.DataFrame, st: GpuSettings) -> pl.DataFrame:
-    """Adds ``action`` (remove, optimize, share-mig, share-ts, keep, skip), the proposal and the
-    capacity it gives (``cap_compute`` in device units, ``cap_memory`` in bytes)."""
+    """Adds ``action`` (remove, optimize, share-mig, share-ts, keep, skip) with the skip reason, and
+    what sizes it (``need_busy``, ``need_fb``, the MIG ``profile``, ``ts_replicas``, ``needed``)."""
     if st.margin is not None:  # fixed: margin over the P95 busy and the framebuffer peak
         m = st.margin
         rows = rows.with_columns(pl.lit(m).alias("fb_m"), (pl.col("busy_pq") * (1 + m)).alias("need_busy"),
                                  (pl.col("sum_busy_pq") * (1 + m)).alias("sum_need_busy"))
     else:  # calibrated: the busy level already carries its risk, the framebuffer its own margin
         fallback = pl.col("busy_pq") * 1.2
-        rows = rows.with_columns(pl.col("fb_margin").fill_null(0.2).alias("fb_m"),
+        pooled_memory = st.sharing == "time-slicing"  # nothing limits one replica: pairs' margin (calibration)
+        rows = rows.with_columns(pl.col("fb_margin_shared" if pooled_memory else "fb_margin").fill_null(0.2).alias("fb_m"),
                                  pl.coalesce("busy_need", fallback).alias("need_busy"),
                                  pl.coalesce("busy_need", pl.col("sum_busy_pq") * 1.2).alias("sum_need_busy"))
     rows = rows.with_columns((pl.col("fb_peak") * (1 + pl.col("fb_m"))).alias("need_fb"))
@@ -283,8 +287,13 @@ def _decide(rows: pl.DataFrame, st: GpuSettings) -> pl.DataFrame:
         .when(pl.col("device_memory").is_null())
         .then(pl.lit("GPU memory per device unknown; cannot size time-slicing replicas"))
     )
-    rows = rows.with_columns(action.alias("action"), reason.alias("skip_reason"),
+    return rows.with_columns(action.alias("action"), reason.alias("skip_reason"), pl.lit(False).alias("pooled"),
                              pl.when(multi).then(pl.lit("gpu-optimize")).otherwise(pl.lit("gpu-share")).alias("skip_kind"))
+
+
+def _proposal(rows: pl.DataFrame) -> pl.DataFrame:
+    """The proposal of each decided row and the capacity it gives (``cap_compute`` in device units,
+    ``cap_memory`` in bytes)."""
     a = pl.col("action")
     return rows.with_columns(
         pl.when(a == "remove").then(0).when(a == "optimize").then(pl.col("needed"))
@@ -379,6 +388,11 @@ def _record(target: Target, r: dict[str, Any], st: GpuSettings, basis: str) -> R
         n, mode = int(r["ts_replicas"]), r["ts_mode"]
         reason = (f"Uses part of one {model}: {busy_txt}, {margin_txt} of {_gib(r['device_memory'])}; "
                   f"{mode} with {n} replicas per GPU holds both.")
+        if r["pooled"]:
+            reason = (f"Uses part of one {model}: {busy_txt}; its framebuffer peak {fb} is more than 1/{n} of the "
+                      f"{_gib(r['device_memory'])} GPU, but summed with each of the {r['pool_pairs']} pods already in "
+                      f"the {n}-replica time-slicing pool it stayed below the GPU with a {m:.0%} margin (calibrated on "
+                      "pairs): time-slicing pools the memory.")
         cm = _sharing_configmap(n, mode)
         extra = (cm,)
         notes += [
@@ -390,7 +404,9 @@ def _record(target: Target, r: dict[str, Any], st: GpuSettings, basis: str) -> R
              "plugin, no MIG)." if mode == "mps" else
              "Time-slicing gives no memory or fault isolation between replicas; MPS (sharing.mps, same layout) "
              "limits each replica to 1/replicas of memory and compute, the isolated alternative (experimental, no MIG)."),
-            f"Proposed share: 1/{n} GPU, {int(r['device_memory'] / n)} bytes of framebuffer per replica.",
+            f"Proposed share: 1/{n} GPU, {int(r['device_memory'] / n)} bytes of framebuffer per replica"
+            + (" on average; this pod may use more while its neighbour uses less (no per-replica limit)."
+               if r["pooled"] else "."),
         ]
     if r["preallocated"]:
         notes.append(_prealloc_note(r, action))

@@ -17,7 +17,9 @@ profile shape              memory slices   allowed starts
 =========================  ==============  ===================
 
 So 4g + 3g fit one GPU, 3g + 3g too, but 4g + 4g, or 3g + 2g + 2g + 1g (8 compute), do not.
-Packing is first-fit decreasing: good, not optimal, and the same rule for every side of a comparison.
+Packing is first-fit decreasing, each instance at its highest free allowed offset (the low offsets
+are the only ones the big profiles may use): good, not optimal, and the same rule for every side
+of a comparison.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def pack_mig(items: Iterable[tuple[int, int]]) -> list[list[tuple[int, int, int]
                 gpu.append((g, mem, start))
                 break
         else:
-            gpus.append([(g, mem, _starts(g, mem)[0])])
+            gpus.append([(g, mem, _starts(g, mem)[-1])])
     return gpus
 
 
@@ -59,7 +61,7 @@ def _place(gpu: list[tuple[int, int, int]], g: int, mem: int) -> int | None:
     if sum(i[0] for i in gpu) + g > COMPUTE_SLICES:
         return None
     used = {s for _, m, start in gpu for s in range(start, start + m)}
-    return next((st for st in _starts(g, mem) if not used & set(range(st, st + mem))), None)
+    return next((st for st in reversed(_starts(g, mem)) if not used & set(range(st, st + mem))), None)
 
 
 def pack_shared(items: Sequence[tuple[float, float]], memory: float, compute: float = 1.0) -> list[list[int]]:

@@ -27,7 +27,7 @@ class GpuSettings:
         None, "Fixed headroom over the framebuffer peak and busy P95 (0.2 = 20%); unset = calibrated per pod "
         "from the history (fb_risk, busy_risk).", "fraction")
     fb_risk: float = _f(
-        0.02, "Accepted chance that a pod's later framebuffer peak beats the proposed slice (a CUDA out-of-memory); "
+        0.01, "Accepted chance that a pod's later framebuffer peak beats the proposed slice (a CUDA out-of-memory); "
         "sets the calibrated framebuffer margin.", "fraction")
     busy_risk: float = _f(0.05, "Accepted share of samples with busy above the proposed compute share (slowdown).",
                           "fraction")
