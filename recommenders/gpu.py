@@ -275,7 +275,7 @@ def _decide(rows: pl.DataFrame, st: GpuSettings) -> pl.DataFrame:
         .when(~complete).then(pl.lit("busy or framebuffer samples are missing; no sharing proposal without both"))
         .when(erratic).then(pl.format(
             "too erratic to size: its framebuffer peak grew by {} from the first 70% of its history to the last 30% "
-            "(more than {})", (pl.col("fb_growth") * 100).round(0).cast(pl.String) + pl.lit("%"),
+            "(more than {})", (pl.col("fb_growth") * 100).round(0).cast(pl.Int64).cast(pl.String) + pl.lit("%"),
             pl.lit(f"{st.max_fb_margin:.0%}")))
         .when(multi & pl.col("device_memory").is_null())
         .then(pl.lit("GPU memory per device unknown (no node gpu_memory, no DCGM device); cannot size the request"))

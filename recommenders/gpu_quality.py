@@ -56,7 +56,7 @@ def clean(samples: pl.DataFrame, device_memory: pl.DataFrame, key: list[str], st
                         pl.col("max_gap_h").round(1).cast(pl.String), pl.lit(f"{settings.max_gap_hours:g}")))
         .when(pl.col("coverage") < settings.min_coverage)
         .then(pl.format("only {} of its history window has GPU samples (at least {} needed)",
-                        (pl.col("coverage") * 100).round(0).cast(pl.String) + pl.lit("%"),
+                        (pl.col("coverage") * 100).round(0).cast(pl.Int64).cast(pl.String) + pl.lit("%"),
                         pl.lit(f"{settings.min_coverage:.0%}")))
     )
     quality = quality.with_columns(reason.alias("quality_reason")).drop("_dm")
