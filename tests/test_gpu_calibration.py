@@ -194,9 +194,9 @@ def test_time_slicing_pools_pods_whose_peaks_do_not_meet():
     mig, _ = _by_name(recommend_gpu(snap, min_history_hours=12, margin=0.05))
     assert not mig  # 46 GiB x 1.05 is more than half of the GPU
     recs, _ = _by_name(recommend_gpu(snap, min_history_hours=12, margin=0.05, sharing="time-slicing"))
-    assert set(recs) == {"day", "night"}  # "twin" peaks with "day": together 92 GiB, not admitted
+    assert len(recs) == 2 and "night" in recs  # "twin" peaks with "day": together 92 GiB, only one of them joins
     assert all("pool" in r.evidence.reason and r.resource == "nvidia.com/gpu.shared" for r in recs.values())
-    (cm,) = recs["day"].extra_manifests
+    (cm,) = recs["night"].extra_manifests
     assert yaml.safe_load(cm["data"]["any"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 2
 
 
