@@ -37,13 +37,13 @@ import numpy as np
 import polars as pl
 
 from analyzer.snapshot import Manifest, Snapshot
+from analyzer.units import GIB
 from recommenders.gpu import recommend_gpu
 from recommenders.gpu_packing import pack_mig, pack_shared
 from recommenders.mig import MIG_PROFILES, profile
 from recommenders.record import RecommendationSet
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "alibaba-gentd26-gpu"
-GIB = 2**30
 DEVICES = {  # family -> (GFD product, DCGM modelName)
     "A100-80GB": ("NVIDIA-A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB"),
     "H100-80GB": ("NVIDIA-H100-80GB-HBM3", "NVIDIA H100 80GB HBM3"),

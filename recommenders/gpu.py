@@ -22,6 +22,7 @@ import yaml
 
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
+from analyzer.units import GIB, MIB
 from recommenders.gpu_calibration import calibrate
 from recommenders.gpu_packing import packing_note
 from recommenders.gpu_pooling import pool_time_sliced
@@ -36,10 +37,9 @@ GPU = "nvidia.com/gpu"
 SHARED = "nvidia.com/gpu.shared"  # what time-slicing/MPS advertise with renameByDefault: true
 MIG_PREFIX = "nvidia.com/mig-"
 REMOVE_MAX_BUSY = 0.01  # "uses none": DCGM busy never above 1% ...
-REMOVE_MAX_FB = 128 * 2**20  # ... and no CUDA context worth the name (a context alone takes ~300 MiB)
+REMOVE_MAX_FB = 128 * MIB  # ... and no CUDA context worth the name (a context alone takes ~300 MiB)
 MAX_TIME_SLICES = 10  # the device plugin's documented example; more replicas only add contention
 FULL_HISTORY_HOURS = 168.0  # a week of history = full confidence
-MIB, GIB = 2**20, 2**30
 DEVICE_PLUGIN_NAMESPACE = "gpu-operator"
 FIXED_BUSY_QUANTILE = 0.95  # with a fixed margin: margin over the P95 busy (the issue-7 rule)
 

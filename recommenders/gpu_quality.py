@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from analyzer.units import GIB
 from recommenders.gpu_settings import GpuSettings
 
 BUSY_MAX = 1.0 + 1e-6  # a busy fraction a hair above 1 is rounding, not a glitch
@@ -50,7 +51,7 @@ def clean(samples: pl.DataFrame, device_memory: pl.DataFrame, key: list[str], st
         .then(pl.format("{} of its GPU samples are impossible ({} with busy above 100%, {} with framebuffer above "
                         "the device's {} GiB): exporter glitches, nothing is sized on this data",
                         (pl.col("glitch_fraction") * 100).round(1).cast(pl.String) + pl.lit("%"),
-                        "busy_glitches", "fb_glitches", (pl.col("_dm") / 2**30).round(1).cast(pl.String)))
+                        "busy_glitches", "fb_glitches", (pl.col("_dm") / GIB).round(1).cast(pl.String)))
         .when(pl.col("max_gap_h") > settings.max_gap_hours)
         .then(pl.format("its GPU samples have a {} h gap (more than {} h): a peak can hide in it",
                         pl.col("max_gap_h").round(1).cast(pl.String), pl.lit(f"{settings.max_gap_hours:g}")))

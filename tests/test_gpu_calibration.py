@@ -14,13 +14,13 @@ import yaml
 
 from analyzer.errors import InputError
 from analyzer.snapshot import Manifest, Snapshot
+from analyzer.units import GIB
 from kubetune.cli import main
 from recommenders.gpu import KEY, _per_pod, _samples, recommend_gpu
 from recommenders.gpu_calibration import calibrate
 from recommenders.gpu_packing import pack_mig, pack_shared
 from recommenders.gpu_settings import GpuSettings
 
-GIB = 2**30
 START = datetime(2026, 11, 2, tzinfo=UTC)
 STEP = 600
 A100 = "NVIDIA-A100-SXM4-80GB"
