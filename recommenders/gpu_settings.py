@@ -7,7 +7,7 @@ they are: docs/gpu-sharing.md and benchmarks/README.md ("GPU sharing replayed").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from analyzer.errors import InputError
 
@@ -62,10 +62,6 @@ class GpuSettings:
             (0 <= self.max_glitch_fraction < 1, "max glitch fraction must be a fraction below 1."),
             (0 < self.prealloc_spread < 1 and 0 <= self.prealloc_min_share <= 1, "preallocation knobs must be fractions."),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(message)
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        failed = next((message for ok, message in checks if not ok), None)
+        if failed:
+            raise InputError(failed)
