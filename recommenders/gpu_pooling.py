@@ -43,10 +43,11 @@ def pool_time_sliced(rows: pl.DataFrame, per_pod: pl.DataFrame, key: list[str], 
             if me not in col:
                 continue
             i = col[me]
-            joint = [np.nanmax(fb[:, i] + fb[:, j]) for j in pool
-                     if np.any(~np.isnan(fb[:, i]) & ~np.isnan(fb[:, j]))]
-            if all(p * (1 + r["fb_m"]) <= memory for p in joint) and r["fb_peak"] * (1 + r["fb_m"]) <= memory:
-                admitted[me] = len(joint)
+            summed = fb[:, pool] + fb[:, [i]]  # NaN where either has no sample: pairs that never met are not checked
+            met = ~np.isnan(summed).all(axis=0)
+            joint = np.nanmax(summed[:, met], axis=0) if met.any() else np.zeros(0)
+            if (joint * (1 + r["fb_m"]) <= memory).all() and r["fb_peak"] * (1 + r["fb_m"]) <= memory:
+                admitted[me] = int(met.sum())
                 pool.append(i)
     if not admitted:
         return rows.with_columns(pl.lit(None, dtype=pl.Int64).alias("pool_pairs"))
