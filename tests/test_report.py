@@ -69,6 +69,8 @@ def test_report_json_validates_and_agrees_with_itself(sample_report):
     ns_total = sum(r["total_cost"] for r in doc["cost"]["by_namespace"])
     assert ns_total == pytest.approx(h["monthly_cost_usd"], rel=1e-3)
     assert doc["gpu"]["fleet"]["devices"] > 0 and doc["gpu"]["sharing"]
+    shares = [r["setup"] for r in doc["gpu"]["sharing"] if r["kind"] == "gpu-share"]
+    assert shares and all(re.fullmatch(r"time-slicing x\d+|mig-\dg\.\d+gb", x) for x in shares), shares
     assert doc["workload_charts"] and all(c["forecast"] for c in doc["workload_charts"])
     # a broken document fails the schema (the test can fail)
     with pytest.raises(AssertionError):

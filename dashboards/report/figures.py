@@ -191,7 +191,7 @@ def gpu_sharing(recs: RecommendationSet) -> list[dict[str, Any]]:
             continue
         setup = r.resource.removeprefix("nvidia.com/")
         if r.resource == "nvidia.com/gpu.shared":
-            replicas = re.search(r"time-slicing (\d+) replicas", r.evidence.reason)
+            replicas = re.search(r"time-slicing (?:with )?(\d+) replicas", r.evidence.reason)
             setup = f"time-slicing x{replicas.group(1)}" if replicas else "time-slicing"
         elif r.kind == "gpu-remove":
             setup = "none (remove)"
