@@ -1,0 +1,92 @@
+"""Overview: monthly cost, idle, efficiency, potential saving by kind; cost over time by namespace or
+team (stacked) over a chosen window; the trend across past reports when a history directory is given."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import streamlit as st
+
+from dashboards.app.data import Config, _stamp, history_dir, history_trend
+from dashboards.app.results import Results
+from dashboards.app.view import md, pct, results_or_stop, say_missing, usd
+
+WINDOWS = {"Last 24 hours": 1, "Last 7 days": 7, "Whole snapshot": None}
+
+
+def headline(res: Results) -> None:
+    h = res.headline
+    cols = st.columns(4)
+    cols[0].metric("Monthly cost", usd(h.get("cost_monthly")), help="Node cost over the window, at a 730-hour month.")
+    cols[1].metric("Idle (monthly)", usd(h.get("idle_monthly")),
+                   delta=f"{pct(h.get('idle_fraction'))} of cost" if h.get("idle_fraction") is not None else None,
+                   delta_color="off", help="Node capacity no container was allocated.")
+    cols[2].metric("Efficiency", pct(h.get("efficiency")), help="Used / allocated, cost-weighted over CPU, memory, GPU.")
+    cols[3].metric("Potential saving", f"{usd(h.get('saving_monthly'))}/month",
+                   help="Net of all recommendations (raising memory that was too low counts negative).")
+    by_kind = h.get("saving_by_kind") or {}
+    if by_kind:
+        frame = pl.DataFrame({"kind": list(by_kind), "saving_monthly": [float(v) for v in by_kind.values()]})
+        counts = res.recs.group_by("kind").agg(pl.len().alias("recommendations"),
+                                               pl.col("risk").max().alias("highest_risk"))
+        st.dataframe(frame.join(counts, on="kind", how="left").sort("saving_monthly", descending=True),
+                     hide_index=True, column_config={
+                         "saving_monthly": st.column_config.NumberColumn("saving $/month", format="dollar"),
+                         "highest_risk": st.column_config.NumberColumn("highest risk", format="percent")})
+
+
+def cost_over_time(res: Results) -> None:
+    st.subheader("Cost over time")
+    if say_missing(res, "cost", "prices") or res.daily.height == 0:
+        if res.daily.height == 0 and not ({"cost", "prices"} & res.missing.keys()):
+            st.info("No container cost was allocated in this snapshot's window, so there is nothing to chart.")
+        return
+    left, right = st.columns(2)
+    window = left.radio("Window", list(WINDOWS), index=2, horizontal=True, key="overview_window")
+    by = right.radio("Stack by", ["namespace", f"team label ({res.team_label})"], horizontal=True, key="overview_by")
+    days = WINDOWS[window]
+    daily = res.daily
+    if days is not None:
+        last = daily.get_column("day").max()
+        daily = daily.filter(pl.col("day") > last - timedelta(days=days))
+    group = "namespace" if by == "namespace" else "team"
+    stacked = daily.group_by("day", group).agg(pl.col("cost").sum()).sort("day", group)
+    total = float(stacked.get_column("cost").sum())
+    n_days = max(1, stacked.get_column("day").n_unique())
+    st.metric(f"Allocated cost, {window.lower()}", usd(total, 2),
+              delta=f"{usd(total / n_days * 30.4)}/month at this rate", delta_color="off")
+    st.bar_chart(stacked.rename({group: "group"}).with_columns(pl.col("day").cast(pl.String)),
+                 x="day", y="cost", color="group", stack=True, x_label="day (UTC)", y_label="USD per day")
+
+
+def trend(res: Results) -> None:
+    history = history_dir(Config.from_env())
+    if history is None:
+        return
+    st.subheader("Across past reports")
+    frame = history_trend(str(history), _stamp(history))
+    if frame.height < 2:
+        st.info(f"{frame.height} saved run(s) in {md(history)} so far; the trend needs two.")
+        if frame.height == 0:
+            return
+    long = frame.unpivot(index="generated_at", on=["cost_monthly", "idle_monthly", "waste_monthly", "saving_monthly"],
+                         variable_name="figure", value_name="usd_per_month").drop_nulls("usd_per_month")
+    st.line_chart(long, x="generated_at", y="usd_per_month", color="figure", x_label="run", y_label="$/month")
+    st.dataframe(frame, hide_index=True)
+
+
+def render() -> None:
+    res = results_or_stop()
+    st.title("Overview")
+    st.caption(md(f"{res.cluster}: {res.window}"))
+    say_missing(res, "requests")
+    headline(res)
+    cost_over_time(res)
+    trend(res)
+    for note in res.notes:
+        st.caption(md(note))
+
+
+if __name__ == "__main__":
+    render()
