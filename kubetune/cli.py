@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from analyzer.errors import InputError, KubetuneError
 from analyzer.units import human_bytes, parse_duration
+from kubetune import dashboard_cmd
 from kubetune.output import Format, emit, emit_document, plain_rows
 from kubetune.sources import Source, load_source
 
@@ -680,12 +681,7 @@ def pr(
     _not_yet("pr", 9)
 
 
-@app.command()
-def dashboard(
-    port: Annotated[int, typer.Option(help="Port for the Streamlit dashboard.")] = 8501,
-) -> None:
-    """Start the Streamlit FinOps dashboard."""
-    _not_yet("dashboard", 8)
+app.command()(dashboard_cmd.dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

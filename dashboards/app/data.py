@@ -14,7 +14,6 @@ A source that fails to load becomes one sentence (``LoadFailure``) the pages sho
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,32 +25,8 @@ from analyzer.errors import KubetuneError
 from analyzer.paths import sample_snapshot_dir
 from analyzer.snapshot import Snapshot, load_snapshot
 from dashboards.app import saved_run as runs
+from dashboards.app.config import Config
 from dashboards.app.results import Results, compute_results, results_without_snapshot
-
-ENV_SOURCE = "KUBETUNE_DASHBOARD_SOURCE"
-ENV_HISTORY = "KUBETUNE_DASHBOARD_HISTORY_DIR"
-ENV_TEAM = "KUBETUNE_DASHBOARD_TEAM_LABEL"
-
-
-@dataclass(frozen=True)
-class Config:
-    source: str | None = None
-    history_dir: str | None = None
-    team_label: str = "team"
-
-    @classmethod
-    def from_env(cls) -> Config:
-        return cls(source=os.environ.get(ENV_SOURCE) or None, history_dir=os.environ.get(ENV_HISTORY) or None,
-                   team_label=os.environ.get(ENV_TEAM) or "team")
-
-    def env(self) -> dict[str, str]:
-        """The environment that hands this configuration to the Streamlit process."""
-        out = {ENV_TEAM: self.team_label}
-        if self.source:
-            out[ENV_SOURCE] = self.source
-        if self.history_dir:
-            out[ENV_HISTORY] = self.history_dir
-        return out
 
 
 @dataclass(frozen=True)
@@ -59,7 +34,7 @@ class LoadFailure:
     message: str
 
 
-def _stamp(path: Path) -> str:
+def stamp(path: Path) -> str:
     """Identity of a snapshot or run directory: changes when it is rewritten."""
     parts = [str(path.resolve())]
     for name in ("manifest.json", "report.json", "patches/recommendations.json", "latest"):
@@ -102,7 +77,7 @@ def _run_results(path: str, stamp: str, team_label: str) -> Results:
     recs = run.recommendations
     if run.snapshot_dir is not None:
         snap_dir = str(run.snapshot_dir)
-        return compute_results(cached_snapshot(snap_dir, _stamp(run.snapshot_dir)), origin=origin, key=stamp,
+        return compute_results(cached_snapshot(snap_dir, stamp(run.snapshot_dir)), origin=origin, key=stamp,
                                team_label=team_label, recommendations=recs, snapshot_dir=snap_dir)
     if recs is None:
         raise KubetuneError(f"{path} holds neither patches/recommendations.json nor its snapshot; nothing to show.")
@@ -118,7 +93,7 @@ def load(config: Config) -> Results | LoadFailure:
             if not history.is_dir():
                 return LoadFailure(f"--history-dir {history} is not a directory.")
             run = runs.latest_run(history)
-            return _run_results(str(run), _stamp(run), config.team_label)
+            return _run_results(str(run), stamp(run), config.team_label)
         source = config.source
         if source and re.match(r"(?i)https?://", source):
             return _live_results(source, config.team_label)
@@ -128,12 +103,12 @@ def load(config: Config) -> Results | LoadFailure:
                                "Prometheus URL.")
         if path.is_dir() and not (path / "manifest.json").exists():
             if runs.is_saved_run(path):
-                return _run_results(str(path), _stamp(path), config.team_label)
+                return _run_results(str(path), stamp(path), config.team_label)
             if runs.is_history_dir(path):
                 run = runs.latest_run(path)
-                return _run_results(str(run), _stamp(run), config.team_label)
+                return _run_results(str(run), stamp(run), config.team_label)
         origin = "the bundled sample" if not source else f"snapshot {path}"
-        return _snapshot_results(str(path), _stamp(path), origin, config.team_label)
+        return _snapshot_results(str(path), stamp(path), origin, config.team_label)
     except KubetuneError as exc:
         return LoadFailure(f"Cannot load {config.history_dir or config.source or 'the bundled sample'}: {exc}")
     except OSError as exc:
@@ -176,4 +151,4 @@ def snapshot_for(results: Results) -> Snapshot | None:
     if not results.snapshot_dir:
         return None
     path = Path(results.snapshot_dir)
-    return cached_snapshot(str(path), _stamp(path))
+    return cached_snapshot(str(path), stamp(path))

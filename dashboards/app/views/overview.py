@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboards.app.data import Config, _stamp, history_dir, history_trend
+from dashboards.app.data import Config, stamp, history_dir, history_trend
 from dashboards.app.results import Results
 from dashboards.app.view import md, pct, results_or_stop, say_missing, usd
 
@@ -65,7 +65,7 @@ def trend(res: Results) -> None:
     if history is None:
         return
     st.subheader("Across past reports")
-    frame = history_trend(str(history), _stamp(history))
+    frame = history_trend(str(history), stamp(history))
     if frame.height < 2:
         st.info(f"{frame.height} saved run(s) in {md(history)} so far; the trend needs two.")
         if frame.height == 0:

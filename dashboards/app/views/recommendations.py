@@ -23,7 +23,7 @@ def filtered(res: Results) -> pl.DataFrame:
     namespaces = c2.multiselect("Namespace", options(recs, "namespace"), key="rec_namespace")
     teams = c3.multiselect(f"Team ({res.team_label} label)", options(recs, "team"), key="rec_team")
     c4, c5, c6 = st.columns(3)
-    min_saving = c4.number_input("Minimum saving ($/month)", value=0.0, step=5.0, key="rec_min_saving",
+    min_saving = c4.number_input("Minimum saving ($/month)", value=None, step=5.0, key="rec_min_saving", placeholder="any",
                                  help="Negative records raise memory that was too low; set below 0 to include them.")
     confidence = c5.multiselect("Confidence", CONFIDENCE, key="rec_confidence")
     policies = c6.multiselect("Memory policy", options(recs, "memory_policy"), key="rec_memory_policy",
@@ -31,7 +31,7 @@ def filtered(res: Results) -> pl.DataFrame:
                                    "n/a: not a memory record.")
     out = filter_in(filter_in(filter_in(recs, "kind", kinds), "namespace", namespaces), "team", teams)
     out = filter_in(filter_in(out, "confidence_label", confidence), "memory_policy", policies)
-    return out.filter(pl.col("monthly_saving_usd") >= min_saving)
+    return out if min_saving is None else out.filter(pl.col("monthly_saving_usd") >= min_saving)
 
 
 def render() -> None:

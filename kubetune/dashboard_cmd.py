@@ -1,0 +1,118 @@
+"""`kubetune dashboard`: start the Streamlit FinOps app (dashboards/app/main.py) on one source.
+
+The app runs as a child process (`python -m streamlit run`), handed its source in the environment
+(dashboards.app.data.Config). It binds 127.0.0.1 unless --address says otherwise, never opens a
+browser by itself, sends no usage statistics, and only reads. A source that fails to load is shown
+by the app as a sentence (the app still starts); bad usage (two sources, a busy port) is exit 2.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analyzer.errors import InputError, KubetuneError
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def app_path() -> Path:
+    import dashboards.app
+
+    return Path(dashboards.app.__file__).resolve().parent / "main.py"
+
+
+def streamlit_command(address: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app_path()),
+        "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+        "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+    ]
+
+
+def _check_port(address: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {address} is already in use; choose another with --port.") from None
+            raise InputError(f"cannot listen on {address}:{port} ({exc.strerror}); check --address.") from None
+
+
+def dashboard(
+    source: Annotated[str | None, typer.Argument(
+        help="A snapshot directory, a report directory (`kubetune report --out`), a history directory "
+             "(`--history-dir` of the CronJob) or a Prometheus URL (http[s]://...). Default: the bundled sample.",
+        show_default=False)] = None,
+    snapshot: Annotated[Path | None, typer.Option("--snapshot", "-s", help="Snapshot directory (same as SOURCE).")] = None,
+    prometheus_url: Annotated[str | None, typer.Option(
+        "--prometheus-url", help="Read a live Prometheus (14 days) instead of a snapshot.",
+        envvar="KUBETUNE_PROMETHEUS_URL")] = None,
+    history_dir: Annotated[Path | None, typer.Option(
+        "--history-dir", help="Directory of past reports (<timestamp>/ + latest): the newest is shown, the "
+                              "Overview adds the trend across all of them.")] = None,
+    team_label: Annotated[str, typer.Option(help="Label (workload, else namespace) that names a team.")] = "team",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8501,
+    address: Annotated[str, typer.Option(
+        help="Address to bind. The default serves only this machine; anything else should sit behind an "
+             "authenticating proxy (deploy/dashboard/ has an oauth2-proxy example).")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit FinOps dashboard: Overview, Workloads, GPUs, Recommendations, Forecast quality.
+
+    Read-only: it never changes the cluster; patches leave only as a zip download to review.
+    Computing from a snapshot happens once and is cached; a saved run (report directory or
+    history) is read as written.
+
+    Examples:
+      kubetune dashboard                              # the bundled sample, on http://127.0.0.1:8501
+      kubetune dashboard snap/ --port 8600
+      kubetune dashboard --history-dir /var/lib/kubetune/history
+      kubetune dashboard report/ --address 0.0.0.0    # only behind an authenticating proxy
+    """
+    from dashboards.app.config import ENV_HISTORY, ENV_SOURCE, Config
+
+    given = [n for n, v in (("SOURCE", source), ("--snapshot", snapshot), ("--prometheus-url", prometheus_url),
+                            ("--history-dir", history_dir)) if v]
+    if len(given) > 1:
+        raise InputError(f"give one source, not both {given[0]} and {given[1]}.")
+    chosen = source or (str(snapshot) if snapshot else prometheus_url)
+    if chosen and not re.match(r"(?i)https?://", chosen) and not Path(chosen).exists():
+        typer.echo(f"warning: {chosen} does not exist; the dashboard starts and says so.", err=True)
+    _check_port(address, port)
+    config = Config(source=chosen, history_dir=str(history_dir) if history_dir else None, team_label=team_label)
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_SOURCE, ENV_HISTORY)} | config.env()
+    if address not in LOOPBACK:
+        typer.echo(f"warning: listening on {address}: anyone who can reach it sees your costs; put it behind an "
+                   "authenticating proxy (deploy/dashboard/).", err=True)
+    host = f"[{address}]" if ":" in address else address
+    typer.echo(f"kubetune dashboard on http://{host}:{port} ({config.history_dir or chosen or 'the bundled sample'}); "
+               "Ctrl+C stops it.", err=True)
+    try:
+        proc = subprocess.Popen(streamlit_command(address, port), env=env)
+    except OSError as exc:
+        raise KubetuneError(f"cannot start Streamlit ({exc.strerror}).") from None
+    # SIGTERM (kubectl delete, a service manager) stops Streamlit too, then exits 143 like the other commands.
+    previous = signal.signal(signal.SIGTERM, lambda *_: (proc.terminate(), proc.wait(), sys.exit(143)))
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code:
+        raise KubetuneError(f"Streamlit stopped with exit code {code}.")
