@@ -46,8 +46,8 @@ def stamp(path: Path) -> str:
 
 
 @st.cache_resource(show_spinner="Reading the snapshot...", max_entries=4)
-def cached_snapshot(path: str, stamp: str) -> Snapshot:
-    """One shared, read-only Snapshot per (path, stamp); never mutated by the pages."""
+def cached_snapshot(path: str, version: str) -> Snapshot:
+    """One shared, read-only Snapshot per (path, version); never mutated by the pages."""
     return load_snapshot(Path(path))
 
 
@@ -59,8 +59,8 @@ def cached_live_snapshot(url: str) -> Snapshot:
 
 
 @st.cache_data(show_spinner="Computing cost and recommendations...", max_entries=8)
-def _snapshot_results(path: str, stamp: str, origin: str, team_label: str) -> Results:
-    return compute_results(cached_snapshot(path, stamp), origin=origin, key=stamp, team_label=team_label,
+def _snapshot_results(path: str, version: str, origin: str, team_label: str) -> Results:
+    return compute_results(cached_snapshot(path, version), origin=origin, key=version, team_label=team_label,
                            snapshot_dir=path)
 
 
@@ -71,17 +71,17 @@ def _live_results(url: str, team_label: str) -> Results:
 
 
 @st.cache_data(show_spinner="Reading the saved run...", max_entries=8)
-def _run_results(path: str, stamp: str, team_label: str) -> Results:
+def _run_results(path: str, version: str, team_label: str) -> Results:
     run = runs.read_run(Path(path))
     origin = f"saved run {path}"
     recs = run.recommendations
     if run.snapshot_dir is not None:
         snap_dir = str(run.snapshot_dir)
-        return compute_results(cached_snapshot(snap_dir, stamp(run.snapshot_dir)), origin=origin, key=stamp,
+        return compute_results(cached_snapshot(snap_dir, stamp(run.snapshot_dir)), origin=origin, key=version,
                                team_label=team_label, recommendations=recs, snapshot_dir=snap_dir)
     if recs is None:
         raise KubetuneError(f"{path} holds neither patches/recommendations.json nor its snapshot; nothing to show.")
-    return results_without_snapshot(recs, origin=origin, key=stamp, report=run.report,
+    return results_without_snapshot(recs, origin=origin, key=version, report=run.report,
                                     headline=runs.run_headline(run), team_label=team_label)
 
 
@@ -120,7 +120,7 @@ def current() -> Results | LoadFailure:
 
 
 @st.cache_data(show_spinner="Reading past reports...", max_entries=4)
-def history_trend(history: str, stamp: str) -> pl.DataFrame:
+def history_trend(history: str, version: str) -> pl.DataFrame:
     """Monthly cost, idle, waste and saving per past run of a history directory, oldest first."""
     rows = []
     for path in runs.history_runs(Path(history)):
