@@ -82,9 +82,22 @@ def with_memory_policy(recs: pl.DataFrame) -> pl.DataFrame:
     return recs.with_columns(derived.alias("memory_policy"))
 
 
+def human(column: str) -> pl.Expr:
+    """Base units as people read them (edge only): 250m / 1.5 cores, 512Mi / 2.5Gi, else the number."""
+    v, res = pl.col(column), pl.col("resource")
+    cpu = pl.when(v < 1).then((v * 1000).round(0).cast(pl.Int64).cast(pl.String) + "m").otherwise(
+        v.round(2).cast(pl.String))
+    mem = pl.when(v >= 2**30).then((v / 2**30).round(2).cast(pl.String) + "Gi").otherwise(
+        (v / 2**20).round(0).cast(pl.Int64).cast(pl.String) + "Mi")
+    return (pl.when(v.is_null()).then(pl.lit("unset")).when(res == "cpu").then(cpu).when(res == "memory").then(mem)
+            .otherwise(v.round(3).cast(pl.String))).alias(f"{column}_h")
+
+
 def flat_recommendations(result: RecommendationSet, teams: pl.DataFrame) -> pl.DataFrame:
     """Flat records with a stable row id (index into ``result.recommendations``), team and memory policy."""
     frame = recommendations_frame(result).with_row_index("rid")
+    frame = frame.with_columns(human(c) for c in ("current_request", "proposed_request", "current_limit",
+                                                   "proposed_limit"))
     frame = frame.join(teams, on=WORKLOAD, how="left").with_columns(pl.col("team").fill_null(NO_TEAM))
     return with_memory_policy(frame).sort("rid")
 

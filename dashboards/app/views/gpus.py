@@ -63,7 +63,7 @@ def candidates(res) -> None:
         return
     st.caption(md(f"{recs.height} candidate(s), {usd(float(recs['monthly_saving_usd'].sum()), 2)}/month"))
     st.dataframe(recs.select("namespace", "workload_kind", "workload", "container", "kind", "resource",
-                             "current_request", "proposed_request", "monthly_saving_usd", "confidence_label", "reason"),
+                             "current_request_h", "proposed_request_h", "monthly_saving_usd", "confidence_label", "reason"),
                  hide_index=True, column_config={
                      "resource": st.column_config.TextColumn("proposed resource (MIG profile)"),
                      "monthly_saving_usd": st.column_config.NumberColumn("saving $/month", format="dollar")})

@@ -43,13 +43,17 @@ def render() -> None:
         return
     frame = filtered(res)
     event = st.dataframe(
-        frame.select("namespace", "workload_kind", "workload", "container", "kind", "resource", "current_request",
-                     "proposed_request", "current_limit", "proposed_limit", "monthly_saving_usd", "risk",
-                     "confidence_label", "memory_policy", "team", "reason"),
+        frame.select("namespace", "workload_kind", "workload", "container", "kind", "resource", "current_request_h",
+                     "proposed_request_h", "current_limit_h", "proposed_limit_h", "monthly_saving_usd", "risk",
+                     "confidence_label", "memory_policy", "team", "reason", "current_request", "proposed_request"),
         hide_index=True, on_select="rerun", selection_mode="multi-row", key="rec_table",
         column_config={"monthly_saving_usd": st.column_config.NumberColumn("saving $/month", format="dollar"),
                        "risk": st.column_config.NumberColumn("risk", format="percent"),
-                       "confidence_label": st.column_config.TextColumn("confidence")})
+                       "confidence_label": st.column_config.TextColumn("confidence"),
+                       **{f"{c}_h": st.column_config.TextColumn(c.replace("_", " ")) for c in (
+                           "current_request", "proposed_request", "current_limit", "proposed_limit")},
+                       "current_request": st.column_config.NumberColumn("current request (base units)"),
+                       "proposed_request": st.column_config.NumberColumn("proposed request (base units)")})
     ticked = [i for i in (event.selection.rows if event is not None else []) if i < frame.height]
     chosen = frame[ticked] if ticked else frame
     rids = chosen.get_column("rid").to_list()
