@@ -49,6 +49,9 @@ class Results:
     snapshot_dir: str | None = None  # where the usage series can be read, when there are any
     backtest: pl.DataFrame | None = None  # from a saved run that kept it
     team_label: str = "team"
+    report: dict[str, Any] = field(default_factory=dict)  # a saved run's report.json, as read
+    by_group: dict[str, pl.DataFrame] = field(default_factory=dict)  # saved run: cost by namespace / team
+    daily_totals: pl.DataFrame | None = None  # saved run: per day allocated and idle USD (cluster)
 
 
 def snapshot_gaps(snapshot: Snapshot) -> dict[str, str]:
@@ -167,28 +170,67 @@ def compute_results(snapshot: Snapshot, *, origin: str, key: str, team_label: st
     )
 
 
+def _frame(rows: Any, schema: dict[str, Any]) -> pl.DataFrame:
+    """A list of JSON objects -> a frame with (at least) ``schema``'s columns; anything else -> empty."""
+    rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in frame.columns)
+
+
 def results_without_snapshot(recommendations: RecommendationSet, *, origin: str, key: str, report: dict[str, Any],
                              headline: dict[str, Any], team_label: str = "team") -> Results:
-    """A saved run whose snapshot is gone: recommendations and the report's figures, no series."""
-    teams = pl.DataFrame(schema={**dict.fromkeys(WORKLOAD, pl.String), "team": pl.String})
-    recs = flat_recommendations(recommendations, teams)
-    workloads = recs.group_by(WORKLOAD).agg(
-        pl.lit(NO_TEAM).alias("team"), pl.col("monthly_saving_usd").sum().alias("saving_monthly"),
-        pl.col("kind").unique().sort().str.join(", ").alias("recommendation"),
-    ).sort("saving_monthly", descending=True)
-    saving_by_kind = recs.group_by("kind").agg(pl.col("monthly_saving_usd").sum()).sort("kind")
-    head = {**headline, "saving_monthly": recommendations.monthly_saving_usd,
-            "saving_by_kind": dict(zip(saving_by_kind["kind"].to_list(), saving_by_kind["monthly_saving_usd"].to_list(),
-                                       strict=True))}
-    missing = {"cost": "This saved run keeps no snapshot, so cost over time, usage series and the GPU heatmap are not "
-                       "available; start the dashboard on the snapshot itself to see them."}
+    """A saved run whose snapshot is not kept: its recommendations and what its report.json holds
+    (headline, cost by namespace/team, daily totals, top waste, GPU fleet), read as written."""
     from analyzer.cost.gpu import GPU_SCHEMA
 
+    cost = report.get("cost") if isinstance(report.get("cost"), dict) else {}
+    head = report.get("headline") if isinstance(report.get("headline"), dict) else {}
+    team_label = str(report.get("team_label") or team_label)
+    teams = _frame(cost.get("by_team"), {"team": pl.String})
+    recs = flat_recommendations(recommendations, pl.DataFrame(schema={**dict.fromkeys(WORKLOAD, pl.String),
+                                                                      "team": pl.String}))
+    per_workload = recs.group_by(WORKLOAD).agg(
+        pl.col("monthly_saving_usd").sum().alias("saving_monthly"),
+        pl.col("kind").unique().sort().str.join(", ").alias("recommendation"))
+    waste = _frame(cost.get("top_waste"), {**dict.fromkeys(WORKLOAD, pl.String), "cost_monthly": pl.Float64,
+                                           "waste_monthly": pl.Float64}).select(*WORKLOAD, "cost_monthly",
+                                                                                 "waste_monthly")
+    workloads = (
+        per_workload.join(waste, on=WORKLOAD, how="full", coalesce=True)
+        .with_columns(pl.lit(NO_TEAM).alias("team"), pl.col("saving_monthly").fill_null(0.0),
+                      pl.col("recommendation").fill_null(""))
+        .select(*WORKLOAD, "team", "cost_monthly", "waste_monthly", "saving_monthly", "recommendation")
+        .sort("saving_monthly", descending=True)
+    )
+    saving_by_kind = recs.group_by("kind").agg(pl.col("monthly_saving_usd").sum()).sort("kind")
+    h = {
+        "cost_monthly": head.get("monthly_cost_usd", headline.get("cost_monthly")),
+        "idle_monthly": head.get("idle_monthly_usd", headline.get("idle_monthly")),
+        "idle_fraction": head.get("idle_fraction"), "waste_monthly": head.get("waste_monthly_usd"),
+        "efficiency": cost.get("efficiency"), "saving_monthly": recommendations.monthly_saving_usd,
+        "saving_by_kind": dict(zip(saving_by_kind["kind"].to_list(), saving_by_kind["monthly_saving_usd"].to_list(),
+                                   strict=True)),
+        "hours": (cost.get("window") or {}).get("hours") if isinstance(cost.get("window"), dict) else None,
+    }
+    window = cost.get("window") if isinstance(cost.get("window"), dict) else {}
+    missing = {"series": "This saved run keeps no snapshot, so per-workload usage series, the GPU heatmap and "
+                         "cost over time by namespace are not available (its totals are); start the dashboard on "
+                         "the snapshot itself to see them."}
+    if not cost:
+        missing["cost"] = "This saved run's report.json holds no cost section (written by an older kubetune)."
     return Results(
         origin=origin, cluster=str(report.get("cluster") or (report.get("summary") or {}).get("cluster") or "?"),
-        window=str(report.get("window") or ""), key=key, workloads=workloads,
+        window=f"{window.get('start', '')} to {window.get('end', '')}" if window else "", key=key,
+        workloads=workloads,
         daily=pl.DataFrame(schema={"day": pl.Date, **dict.fromkeys(WORKLOAD, pl.String), "cost": pl.Float64,
                                    "team": pl.String}),
-        headline=head, recommendations=recommendations, recs=recs, gpus=pl.DataFrame(schema=GPU_SCHEMA),
-        missing=missing, notes=list(recommendations.notes), team_label=team_label,
+        headline=h, recommendations=recommendations, recs=recs, gpus=pl.DataFrame(schema=GPU_SCHEMA),
+        missing=missing, notes=list(recommendations.notes) + [str(n) for n in report.get("notes") or []],
+        team_label=team_label, report=report,
+        by_group={"namespace": _frame(cost.get("by_namespace"), {"namespace": pl.String, "total_cost": pl.Float64}),
+                  "team": teams.with_columns(pl.lit(None, pl.Float64).alias("total_cost"))
+                  if "total_cost" not in teams.columns else teams},
+        daily_totals=_frame(cost.get("daily"), {"day": pl.String, "allocated_usd": pl.Float64, "idle_usd": pl.Float64}),
     )

@@ -40,7 +40,7 @@ def render() -> None:
         show(res.backtest)
         return
     if snapshot_for(res) is None:
-        say_missing(res, "cost") or st.info("This run keeps no backtest and no snapshot to compute one from.")
+        say_missing(res, "series") or st.info("This run keeps no backtest and no snapshot to compute one from.")
         return
     if say_missing(res, "usage"):
         return

@@ -43,7 +43,7 @@ def heatmap(res, devices: pl.DataFrame) -> None:
     st.subheader("Over time")
     matrix = gpu_matrix(res, res.key)
     if matrix.height == 0:
-        if not say_missing(res, "cost"):
+        if not say_missing(res, "series"):
             st.info("No DCGM samples for these GPUs (busy and framebuffer need the DCGM exporter's metrics).")
         return
     matrix = matrix.filter(pl.col("device").is_in(devices.get_column("device").to_list()))
@@ -82,8 +82,12 @@ def render() -> None:
     st.title("GPUs")
     if say_missing(res, "gpu"):
         return
-    if res.gpus.height == 0:
-        say_missing(res, "cost") or st.info("No GPU device was found in this snapshot's window.")
+    gpu = res.report.get("gpu") if isinstance(res.report.get("gpu"), dict) else {}
+    if res.gpus.height == 0 and gpu.get("by_model"):
+        say_missing(res, "series")
+        st.dataframe(pl.DataFrame(gpu["by_model"], infer_schema_length=None), hide_index=True, key="gpu_models")
+    elif res.gpus.height == 0:
+        say_missing(res, "series", "cost") or st.info("No GPU device was found in this snapshot's window.")
     else:
         devices = fleet(res)
         heatmap(res, devices)

@@ -36,8 +36,29 @@ def headline(res: Results) -> None:
                          "highest_risk": st.column_config.NumberColumn("highest risk", format="percent")})
 
 
+def saved_totals(res: Results) -> None:
+    """A saved run without its snapshot: the report's daily totals and its cost by namespace or team."""
+    daily = res.daily_totals
+    if daily is not None and daily.height:
+        long = daily.select(pl.col("day").str.slice(0, 10), "allocated_usd", "idle_usd").unpivot(
+            index="day", variable_name="part", value_name="usd")
+        st.bar_chart(long, x="day", y="usd", color="part", stack=True, x_label="day (UTC)", y_label="USD per day")
+    by = st.radio("Cost by", ["namespace", f"team label ({res.team_label})"], horizontal=True, key="overview_by")
+    frame = res.by_group.get("namespace" if by == "namespace" else "team")
+    if frame is None or frame.height == 0:
+        st.info("This saved run's report holds no cost by this grouping.")
+        return
+    key = frame.columns[0]
+    st.bar_chart(frame.select(pl.col(key).cast(pl.String), "total_cost"), x=key, y="total_cost", horizontal=True,
+                 y_label="USD over the window")
+
+
 def cost_over_time(res: Results) -> None:
     st.subheader("Cost over time")
+    if res.by_group:
+        say_missing(res, "series")
+        saved_totals(res)
+        return
     if say_missing(res, "cost", "prices") or res.daily.height == 0:
         if res.daily.height == 0 and not ({"cost", "prices"} & res.missing.keys()):
             st.info("No container cost was allocated in this snapshot's window, so there is nothing to chart.")

@@ -48,7 +48,7 @@ def detail(res: Results, row: dict) -> None:
     series = workload_series(res, res.key, ns, kind, name)
     usage = series["usage"]
     if usage.height == 0:
-        if not say_missing(res, "cost", "usage"):
+        if not say_missing(res, "series", "usage"):
             st.info("No CPU or memory samples for this workload in the snapshot.")
     else:
         pairs = usage.select("container", "resource").unique().sort("container", "resource")
