@@ -1,6 +1,6 @@
 """`kubetune dashboard`: start the Streamlit FinOps app (dashboards/app/main.py) on one source.
 
-The app runs as a child process (`python -m streamlit run`), handed its source in the environment
+The app runs as a child process (`python -m dashboards.app.serve`, i.e. `streamlit run`), handed its source in the environment
 (dashboards.app.data.Config). It binds 127.0.0.1 unless --address says otherwise, never opens a
 browser by itself, sends no usage statistics, and only reads. A source that fails to load is shown
 by the app as a sentence (the app still starts); bad usage (two sources, a busy port) is exit 2.
@@ -25,15 +25,10 @@ from analyzer.errors import InputError, KubetuneError
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def app_path() -> Path:
-    import dashboards.app
-
-    return Path(dashboards.app.__file__).resolve().parent / "main.py"
-
-
 def streamlit_command(address: str, port: int) -> list[str]:
+    """`streamlit run dashboards/app/main.py` through dashboards.app.serve (imports done before listening)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
+        sys.executable, "-m", "dashboards.app.serve",
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false",
         "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
