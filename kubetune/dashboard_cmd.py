@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +46,37 @@ def _check_port(address: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise InputError(f"port {port} on {address} is already in use; choose another with --port.") from None
             raise InputError(f"cannot listen on {address}:{port} ({exc.strerror}); check --address.") from None
+
+
+def _supervise(proc: subprocess.Popen, grace: float = 5.0) -> int:
+    """Wait for Streamlit; on SIGTERM stop it (SIGTERM, then SIGKILL after ``grace`` s: a read-only server has
+    nothing to flush, and Streamlit's graceful shutdown can outlast a pod's termination grace period) and
+    exit 143. Polls rather than blocking in ``wait()``, so the signal handler never waits inside a wait."""
+    stopping: list[float] = []
+
+    def on_term(*_):
+        if not stopping:
+            stopping.append(time.monotonic())
+            proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while (code := proc.poll()) is None:
+            if stopping and time.monotonic() - stopping[0] > grace:
+                proc.kill()
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stopping:
+        sys.exit(143)
+    return code
 
 
 def dashboard(
@@ -99,15 +131,6 @@ def dashboard(
         proc = subprocess.Popen(streamlit_command(address, port), env=env)
     except OSError as exc:
         raise KubetuneError(f"cannot start Streamlit ({exc.strerror}).") from None
-    # SIGTERM (kubectl delete, a service manager) stops Streamlit too, then exits 143 like the other commands.
-    previous = signal.signal(signal.SIGTERM, lambda *_: (proc.terminate(), proc.wait(), sys.exit(143)))
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        proc.wait()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    code = _supervise(proc)
     if code:
         raise KubetuneError(f"Streamlit stopped with exit code {code}.")

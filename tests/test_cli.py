@@ -32,7 +32,7 @@ def test_unknown_command_and_flag_are_usage_errors():
     assert_clean_error(run_cli("info", "--format", "xml"), 2, "Invalid value")
 
 
-@pytest.mark.parametrize(("command", "issue"), [("pr", 9), ("dashboard", 8)])
+@pytest.mark.parametrize(("command", "issue"), [("pr", 9)])
 def test_later_commands_say_not_yet_available(command, issue):
     assert_clean_error(run_cli(command), 2, f"not yet available in this build (planned in issue #{issue})")
 

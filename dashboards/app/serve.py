@@ -14,6 +14,8 @@ APP = Path(__file__).resolve().parent / "main.py"
 def preload() -> None:
     # Streamlit warns that cached functions are declared before its runtime exists; they bind to the
     # runtime's cache when first called, so the warning is noise here.
+    import streamlit.runtime.caching.cache_data_api  # noqa: F401 - creates the logger whose level is lowered
+
     log = logging.getLogger("streamlit.runtime.caching.cache_data_api")
     level = log.level
     log.setLevel(logging.ERROR)
