@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", type=int, default=1260)
     ap.add_argument("--days", type=float, default=14)
     ap.add_argument("--keep", type=Path, help="Keep the snapshot and saved run here (reused when present).")
+    ap.add_argument("--saved-run-only", action="store_true", help="Skip the bare-snapshot measurement.")
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="kubetune-dashboard-bench-"))
     snap, run = root / "snapshot", root / "run"
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{pl.scan_parquet(snap / 'usage.parquet').select(pl.len()).collect().item():,} usage rows; "
               f"run: {sum(f.stat().st_size for f in run.rglob('*') if f.is_file()) / 1e6:.1f} MB")
         measure(str(run), "saved run", namespace)
-        measure(str(snap), "bare snapshot", namespace)
+        if not args.saved_run_only:
+            measure(str(snap), "bare snapshot", namespace)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

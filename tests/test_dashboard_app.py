@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -51,10 +52,30 @@ class RecordingStorage(MemoryMediaFileStorage):
         raise AssertionError(f"no stored file behind {url}")
 
 
+class RecordingManager(MediaFileManager):
+    """Streamlit's media file manager, remembered so a test can run a deferred download as a click would."""
+
+    instances: list[RecordingManager] = []
+
+    def __init__(self, storage) -> None:
+        super().__init__(storage)
+        RecordingManager.instances.append(self)
+
+    @classmethod
+    def download(cls, button) -> bytes:
+        """The bytes the browser would receive for this download button (deferred or not)."""
+        if button.proto.deferred_file_id:
+            url = cls.instances[-1].execute_deferred(button.proto.deferred_file_id)
+        else:
+            url = button.proto.url
+        return RecordingStorage.content(url)
+
+
 @pytest.fixture
 def app(monkeypatch):
     """An AppTest of the dashboard on the source the test sets (bundled sample by default)."""
     monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingManager)
     monkeypatch.delenv(ENV_SOURCE, raising=False)
     monkeypatch.delenv(ENV_HISTORY, raising=False)
 
@@ -158,7 +179,7 @@ def test_recommendations_filters_total_and_zip(app, sample_recs, tmp_path):
     ticked = table.iloc[[0, 1]]
     assert _money(_metric(at, "Saving of the selection")) == pytest.approx(ticked["monthly_saving_usd"].sum(), abs=0.02)
     button = at.download_button(key="rec_download")
-    archive = zipfile.ZipFile(io.BytesIO(RecordingStorage.content(button.proto.url)))
+    archive = zipfile.ZipFile(io.BytesIO(RecordingManager.download(button)))
     names = set(archive.namelist())
     kust = yaml.safe_load(archive.read("kubetune-patches/kustomization.yaml"))
     listed = {p["path"] for p in kust["patches"]}

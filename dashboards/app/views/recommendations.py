@@ -65,8 +65,9 @@ def render() -> None:
     left.caption(md(f"Selection: {scope}, {workloads} workload(s) of {res.recs.height} record(s). "
                     "Tick rows to narrow it."))
     if rids:
+        # Built when clicked (deferred): writing a thousand patches must not slow every filter change.
         right.download_button(
-            f"Download {workloads} patch(es) (.zip)", data=patches_zip(selected_set(res.recommendations, rids)),
+            f"Download {workloads} patch(es) (.zip)", data=lambda: patches_zip(selected_set(res.recommendations, rids)),
             file_name="kubetune-patches.zip", mime="application/zip", key="rec_download", on_click="ignore",
             help="The layout `kubetune recommend --patches` writes: one patch per workload, kustomization.yaml, "
                  "cluster/ extras, recommendations.json. Add your base under `resources:` and review before applying.")
