@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser import chromium, click_label, open_page, pick, running_dashboard, wait_text  # noqa: E402
+from tests.support.browser import chromium, click_label, open_page, pick, running_dashboard, wait_text  # noqa: E402
 
 
 def kubetune(*args: str) -> float:

@@ -311,3 +311,13 @@ def test_history_directory_shows_the_latest_run_and_a_trend(app, sample_recs, tm
     assert len(at.dataframe[0].value) == 7
     _page(at, "views/workloads.py")
     assert len(at.dataframe[0].value) == 60  # the kept snapshot gives every workload's cost
+
+
+def test_a_live_source_the_cli_could_not_read_is_said_on_every_page(app, monkeypatch):
+    from dashboards.app.config import ENV_ERROR
+
+    monkeypatch.setenv(ENV_ERROR, "Cannot read Prometheus at http://prometheus:9090: connection refused.")
+    at = app()
+    for path in PAGES:
+        _page(at, path)
+        assert at.error[0].value.startswith("Cannot read Prometheus at http://prometheus:9090")

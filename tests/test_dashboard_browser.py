@@ -12,7 +12,7 @@ import zipfile
 import pytest
 import yaml
 
-from tests.browser import (chromium, click_label, have_browser, open_page, pick, running_dashboard, screenshot,
+from tests.support.browser import (chromium, click_label, have_browser, open_page, pick, running_dashboard, screenshot,
                            wait_text)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -11,8 +11,8 @@ import sys
 import time
 import urllib.request
 
-from tests.cli_helpers import assert_clean_error, run_cli
-from tests.prometheus_server import free_port
+from tests.support.cli_helpers import assert_clean_error, run_cli
+from tests.support.prometheus_server import free_port
 
 
 def test_two_sources_are_refused():
@@ -57,6 +57,30 @@ def test_binds_loopback_and_sigterm_stops_streamlit(tmp_path):
         time.sleep(0.5)
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, "Streamlit outlived `kubetune dashboard`"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_an_unreachable_prometheus_still_starts_the_app():
+    dead = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kubetune", "dashboard", dead, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        out = proc.stdout.read()
+        assert "warning:" in out and dead in out and "The dashboard starts and says so." in out, out
+        assert "Traceback" not in out
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

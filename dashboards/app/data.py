@@ -1,9 +1,10 @@
 """Where the dashboard's data comes from, loaded once per snapshot and cached.
 
 ``kubetune dashboard`` passes its source in the environment (the Streamlit process is a child):
-``KUBETUNE_DASHBOARD_SOURCE`` (a snapshot directory, a report directory, a history directory or an
-http(s) Prometheus URL; unset = the bundled sample), ``KUBETUNE_DASHBOARD_HISTORY_DIR`` and
-``KUBETUNE_DASHBOARD_TEAM_LABEL``.
+``KUBETUNE_DASHBOARD_SOURCE`` (a snapshot directory, a report directory or a history directory;
+unset = the bundled sample), ``KUBETUNE_DASHBOARD_HISTORY_DIR``, ``KUBETUNE_DASHBOARD_TEAM_LABEL``
+and ``KUBETUNE_DASHBOARD_ERROR`` (a live source the CLI could not read). A Prometheus URL is read
+by the CLI once, into a snapshot, before the app starts (dashboards never import collectors).
 
 Caching: the Snapshot itself is a shared read-only resource (``st.cache_resource``: tens of
 millions of usage rows must not be copied per rerun); everything derived from it is
@@ -51,23 +52,10 @@ def cached_snapshot(path: str, version: str) -> Snapshot:
     return load_snapshot(Path(path))
 
 
-@st.cache_resource(show_spinner="Reading Prometheus...", max_entries=2, ttl=3600)
-def cached_live_snapshot(url: str) -> Snapshot:
-    from analyzer.collectors import prometheus
-
-    return prometheus.collect_from_options(url=url, history="14d")
-
-
 @st.cache_data(show_spinner="Computing cost and recommendations...", max_entries=8)
 def _snapshot_results(path: str, version: str, origin: str, team_label: str) -> Results:
     return compute_results(cached_snapshot(path, version), origin=origin, key=version, team_label=team_label,
                            snapshot_dir=path)
-
-
-@st.cache_data(show_spinner="Computing cost and recommendations...", max_entries=2, ttl=3600)
-def _live_results(url: str, team_label: str) -> Results:
-    return compute_results(cached_live_snapshot(url), origin=f"Prometheus at {url}", key=f"live:{url}",
-                           team_label=team_label)
 
 
 @st.cache_data(show_spinner="Reading the saved run...", max_entries=8)
@@ -94,9 +82,9 @@ def load(config: Config) -> Results | LoadFailure:
                 return LoadFailure(f"--history-dir {history} is not a directory.")
             run = runs.latest_run(history)
             return _run_results(str(run), stamp(run), config.team_label)
+        if config.error:
+            return LoadFailure(config.error)
         source = config.source
-        if source and re.match(r"(?i)https?://", source):
-            return _live_results(source, config.team_label)
         path = Path(source) if source else sample_snapshot_dir()
         if not path.exists():
             return LoadFailure(f"{path} does not exist: give a snapshot directory, a report directory or a "
@@ -146,8 +134,6 @@ def history_dir(config: Config) -> Path | None:
 
 def snapshot_for(results: Results) -> Snapshot | None:
     """The snapshot behind the results, for usage series (None for a saved run without one)."""
-    if results.key.startswith("live:"):
-        return cached_live_snapshot(results.key.removeprefix("live:"))
     if not results.snapshot_dir:
         return None
     path = Path(results.snapshot_dir)

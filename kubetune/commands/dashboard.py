@@ -11,10 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -109,23 +111,49 @@ def dashboard(
       kubetune dashboard --history-dir /var/lib/kubetune/history
       kubetune dashboard report/ --address 0.0.0.0    # only behind an authenticating proxy
     """
-    from dashboards.app.config import ENV_HISTORY, ENV_SOURCE, Config
+    from dashboards.app.config import ENV_ERROR, ENV_HISTORY, ENV_SOURCE, Config
 
     given = [n for n, v in (("SOURCE", source), ("--snapshot", snapshot), ("--prometheus-url", prometheus_url),
                             ("--history-dir", history_dir)) if v]
     if len(given) > 1:
         raise InputError(f"give one source, not both {given[0]} and {given[1]}.")
     chosen = source or (str(snapshot) if snapshot else prometheus_url)
-    if chosen and not re.match(r"(?i)https?://", chosen) and not Path(chosen).exists():
-        typer.echo(f"warning: {chosen} does not exist; the dashboard starts and says so.", err=True)
     _check_port(address, port)
-    config = Config(source=chosen, history_dir=str(history_dir) if history_dir else None, team_label=team_label)
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_SOURCE, ENV_HISTORY)} | config.env()
+    scratch = Path(tempfile.mkdtemp(prefix="kubetune-dashboard-"))
+    try:
+        error = None
+        if chosen and re.match(r"(?i)https?://", chosen):
+            chosen, error = _read_live(chosen, scratch)
+        elif chosen and not Path(chosen).exists():
+            typer.echo(f"warning: {chosen} does not exist; the dashboard starts and says so.", err=True)
+        config = Config(source=chosen, history_dir=str(history_dir) if history_dir else None, team_label=team_label,
+                        error=error)
+        env = {k: v for k, v in os.environ.items() if k not in (ENV_SOURCE, ENV_HISTORY, ENV_ERROR)} | config.env()
+        _serve(config, env, address, port)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _read_live(url: str, scratch: Path) -> tuple[str | None, str | None]:
+    """A Prometheus source is read once, here, into a snapshot the app then analyses; a failure becomes the
+    sentence the app shows (it still starts)."""
+    from kubetune.sources import Source, load_source
+
+    typer.echo(f"Reading Prometheus at {url} (14 days)...", err=True)
+    try:
+        snap = load_source(Source(prometheus_url=url), note=lambda line: typer.echo(line, err=True))
+        return str(snap.write(scratch / "snapshot")), None
+    except KubetuneError as exc:
+        typer.echo(f"warning: {exc} The dashboard starts and says so.", err=True)
+        return None, f"Cannot read Prometheus at {url}: {exc}"
+
+
+def _serve(config, env: dict[str, str], address: str, port: int) -> None:
     if address not in LOOPBACK:
         typer.echo(f"warning: listening on {address}: anyone who can reach it sees your costs; put it behind an "
                    "authenticating proxy (deploy/dashboard/).", err=True)
     host = f"[{address}]" if ":" in address else address
-    typer.echo(f"kubetune dashboard on http://{host}:{port} ({config.history_dir or chosen or 'the bundled sample'}); "
+    typer.echo(f"kubetune dashboard on http://{host}:{port} ({config.history_dir or config.source or 'the bundled sample'}); "
                "Ctrl+C stops it.", err=True)
     try:
         proc = subprocess.Popen(streamlit_command(address, port), env=env)

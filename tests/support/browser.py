@@ -20,9 +20,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.prometheus_server import free_port
+from tests.support.prometheus_server import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
