@@ -8,8 +8,9 @@ by the CLI once, into a snapshot, before the app starts (dashboards never import
 
 Caching: the Snapshot itself is a shared read-only resource (``st.cache_resource``: tens of
 millions of usage rows must not be copied per rerun); everything derived from it is
-``st.cache_data`` keyed by the snapshot's identity (path + manifest time + mtime), so a new
-snapshot at the same path is recomputed and a filter change is only a Polars filter.
+``st.cache_data`` keyed by the snapshot's identity (path + manifest/report mtimes and sizes), so a
+new snapshot at the same path is recomputed and a filter change is only a Polars filter. The
+results object is then shared read-only across reruns (one unpickle per process, not per call).
 A source that fails to load becomes one sentence (``LoadFailure``) the pages show; the app runs on.
 """
 
@@ -73,6 +74,15 @@ def _run_results(path: str, version: str, team_label: str) -> Results:
                                     headline=runs.run_headline(run), team_label=team_label)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared(kind: str, path: str, version: str, origin: str, team_label: str) -> Results:
+    """The ``st.cache_data`` results, unpickled once per process and handed to every rerun as the same
+    read-only object: cache_data alone copies thousands of records on each of the 2+ calls per rerun."""
+    if kind == "run":
+        return _run_results(path, version, team_label)
+    return _snapshot_results(path, version, origin, team_label)
+
+
 def load(config: Config) -> Results | LoadFailure:
     """The results for the configured source, or the one sentence saying why they cannot be shown."""
     try:
@@ -81,7 +91,7 @@ def load(config: Config) -> Results | LoadFailure:
             if not history.is_dir():
                 return LoadFailure(f"--history-dir {history} is not a directory.")
             run = runs.latest_run(history)
-            return _run_results(str(run), stamp(run), config.team_label)
+            return _shared("run", str(run), stamp(run), "", config.team_label)
         if config.error:
             return LoadFailure(config.error)
         source = config.source
@@ -91,12 +101,12 @@ def load(config: Config) -> Results | LoadFailure:
                                "Prometheus URL.")
         if path.is_dir() and not (path / "manifest.json").exists():
             if runs.is_saved_run(path):
-                return _run_results(str(path), stamp(path), config.team_label)
+                return _shared("run", str(path), stamp(path), "", config.team_label)
             if runs.is_history_dir(path):
                 run = runs.latest_run(path)
-                return _run_results(str(run), stamp(run), config.team_label)
+                return _shared("run", str(run), stamp(run), "", config.team_label)
         origin = "the bundled sample" if not source else f"snapshot {path}"
-        return _snapshot_results(str(path), stamp(path), origin, config.team_label)
+        return _shared("snapshot", str(path), stamp(path), origin, config.team_label)
     except KubetuneError as exc:
         return LoadFailure(f"Cannot load {config.history_dir or config.source or 'the bundled sample'}: {exc}")
     except OSError as exc:
