@@ -321,3 +321,14 @@ def test_a_live_source_the_cli_could_not_read_is_said_on_every_page(app, monkeyp
     for path in PAGES:
         _page(at, path)
         assert at.error[0].value.startswith("Cannot read Prometheus at http://prometheus:9090")
+
+
+def test_untrusted_names_are_escaped_and_no_html_is_allowed():
+    from dashboards.app.view import md
+
+    hostile = "[click](javascript:alert(1)) <img src=x onerror=alert(1)> **bold** $x$ :smile:"
+    escaped = md(hostile)
+    for ch in "[]()<>*$:":
+        assert all(escaped[i - 1] == "\\" for i, c in enumerate(escaped) if c == ch)
+    app_dir = Path(APP).parent
+    assert not [p for p in app_dir.rglob("*.py") if "unsafe_allow_html" in p.read_text()]

@@ -15,6 +15,25 @@ from tests.support.cli_helpers import assert_clean_error, run_cli
 from tests.support.prometheus_server import free_port
 
 
+def _start(*args: str) -> tuple[subprocess.Popen, int]:
+    """`kubetune dashboard ARGS` on a free port, once its health endpoint answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kubetune", "dashboard", *args, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"the dashboard exited: {proc.stdout.read()}") from None
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise AssertionError("the dashboard did not answer within 120 s") from None
+            time.sleep(0.3)
+
+
 def test_two_sources_are_refused():
     assert_clean_error(run_cli("dashboard", "snap/", "--history-dir", "hist/"), 2, "give one source")
     assert_clean_error(run_cli("dashboard", "--snapshot", "a", "--prometheus-url", "http://x:9090"), 2, "give one source")
@@ -34,19 +53,9 @@ def test_help_names_the_pages_and_the_default_address():
     assert "127.0.0.1" in out and "--history-dir" in out
 
 
-def test_binds_loopback_and_sigterm_stops_streamlit(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kubetune", "dashboard", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def test_binds_loopback_and_sigterm_stops_streamlit():
+    proc, port = _start()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-                time.sleep(0.3)
         listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
         local = {line.split()[3] for line in listening.splitlines() if line.strip()}
         assert local == {f"127.0.0.1:{port}"}, listening
@@ -64,18 +73,8 @@ def test_binds_loopback_and_sigterm_stops_streamlit(tmp_path):
 
 def test_an_unreachable_prometheus_still_starts_the_app():
     dead = f"http://127.0.0.1:{free_port()}"
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kubetune", "dashboard", dead, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc, _ = _start(dead)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-                time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         out = proc.stdout.read()
