@@ -119,15 +119,26 @@ def current() -> Results | LoadFailure:
 
 @st.cache_data(show_spinner="Reading past reports...", max_entries=4)
 def history_trend(history: str, version: str) -> pl.DataFrame:
-    """Monthly cost, idle, waste and saving per past run of a history directory, oldest first."""
+    """Monthly cost, idle, waste and saving per past run of a history directory, oldest first: the trend the
+    newest report.json carries (``history.runs``), else read run by run."""
+    schema = {"run": pl.String, "generated_at": pl.String, "cost_monthly": pl.Float64, "idle_monthly": pl.Float64,
+              "waste_monthly": pl.Float64, "saving_monthly": pl.Float64}
+    try:
+        points = runs.find(runs.read_run(runs.latest_run(Path(history))).report, "history.runs")
+    except KubetuneError:
+        points = None
+    if isinstance(points, list) and points:
+        return pl.DataFrame([{
+            "run": p.get("run_id"), "generated_at": p.get("generated_at"), "cost_monthly": p.get("monthly_cost_usd"),
+            "idle_monthly": p.get("idle_monthly_usd"), "waste_monthly": p.get("waste_monthly_usd"),
+            "saving_monthly": p.get("potential_saving_monthly_usd")} for p in points if isinstance(p, dict)],
+            schema=schema)
     rows = []
     for path in runs.history_runs(Path(history)):
         try:
             rows.append(runs.run_headline(runs.read_run(path)))
         except KubetuneError:
             continue
-    schema = {"run": pl.String, "generated_at": pl.String, "cost_monthly": pl.Float64, "idle_monthly": pl.Float64,
-              "waste_monthly": pl.Float64, "saving_monthly": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -173,21 +173,18 @@ def find(doc: Any, *paths: str) -> Any:
 
 
 def run_headline(run: SavedRun) -> dict[str, Any]:
-    """Monthly cost, idle, waste and saving of one run, from whatever its report.json holds."""
+    """Monthly cost, idle, waste and net saving of one run, from its report.json (format version 2)."""
     r = run.report
-    saving = find(r, "headline.potential_saving_monthly", "headline.saving_monthly", "summary.potential_saving_monthly",
-                  "recommendations_summary.monthly_saving_usd")
+    saving = find(r, "headline.net_saving_monthly_usd", "headline.potential_saving_monthly_usd",
+                  "headline.saving_monthly")
     if saving is None and run.recommendations is not None:
         saving = run.recommendations.monthly_saving_usd
     when = find(r, "generated_at", "summary.end", "window.end")
     return {
         "run": run.path.name,
         "generated_at": str(when) if when else run.path.name,
-        "cost_monthly": _float(find(r, "headline.cost_monthly", "headline.monthly_cost", "cost.total_cost_monthly",
-                                    "summary.total_cost_monthly", "cost_summary.total_cost_monthly")),
-        "idle_monthly": _float(find(r, "headline.idle_monthly", "headline.idle_cost_monthly", "cost.idle_cost_monthly",
-                                    "summary.idle_cost_monthly", "cost_summary.idle_cost_monthly")),
-        "waste_monthly": _float(find(r, "headline.waste_monthly", "cost.waste_monthly", "summary.waste_monthly",
-                                     "cost_summary.waste_monthly")),
+        "cost_monthly": _float(find(r, "headline.monthly_cost_usd", "cost.monthly_cost_usd")),
+        "idle_monthly": _float(find(r, "headline.idle_monthly_usd", "cost.idle_monthly_usd")),
+        "waste_monthly": _float(find(r, "headline.waste_monthly_usd", "cost.waste_monthly_usd")),
         "saving_monthly": _float(saving),
     }
