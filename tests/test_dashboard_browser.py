@@ -27,6 +27,19 @@ def _need_browser():
         pytest.skip(f"missing for the browser test: {missing}")
 
 
+def select_first_row(driver) -> None:
+    """Tick the first row of the page's table (a canvas grid: click its selection cell)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    deadline = time.monotonic() + 60
+    while not (grids := driver.find_elements("css selector", '[data-testid="stDataFrame"]')):
+        assert time.monotonic() < deadline, "no table on the page"
+        time.sleep(0.2)
+    rect = grids[0].rect
+    ActionChains(driver).move_to_element_with_offset(grids[0], -rect["width"] / 2 + 16, -rect["height"] / 2 + 52) \
+        .click().perform()
+
+
 def _metric(driver, label: str) -> str:
     from selenium.webdriver.common.by import By
 
@@ -54,6 +67,11 @@ def test_click_through_every_page(tmp_path):
         open_page(d, "Workloads")
         wait_text(d, "Select a row")
         assert "60 of 60 workloads" in d.find_element("tag name", "body").text
+        select_first_row(d)
+        wait_text(d, "orange band")
+        body = d.find_element("tag name", "body").text
+        assert "Recommendations" in body and "apiVersion" in body and "kind:" in body, "chart, evidence and patch"
+        screenshot(d, "workload-detail")
         pick(d, "Namespace", "ml-serving")
         deadline = time.monotonic() + 30
         while "60 of 60 workloads" in d.find_element("tag name", "body").text:
