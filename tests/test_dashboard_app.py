@@ -273,11 +273,18 @@ def test_a_snapshot_that_fails_to_load_is_named_and_the_app_runs(app, tmp_path):
 
 
 def _saved_run(root: Path, recs, *, keep_snapshot: bool) -> Path:
-    from analyzer.summary import summarize
+    """A report directory as `kubetune report` writes it, with ``recs`` as its recorded recommendations."""
+    import inspect
+
     from dashboards.report import write_report
 
     snap = load_snapshot(sample_snapshot_dir())
-    write_report(summarize(snap), root)
+    if "summary" in inspect.signature(write_report).parameters:  # the first report (summary only)
+        from analyzer.summary import summarize
+
+        write_report(summarize(snap), root)
+    else:  # the full report (#17): report.json v2, patches/ and the rest
+        write_report(snap, out=root)
     write_patches(recs, root / "patches")
     if keep_snapshot:
         snap.write(root / "snapshot")
