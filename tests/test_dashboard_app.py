@@ -339,3 +339,16 @@ def test_untrusted_names_are_escaped_and_no_html_is_allowed():
         assert all(escaped[i - 1] == "\\" for i, c in enumerate(escaped) if c == ch)
     app_dir = Path(APP).parent
     assert not [p for p in app_dir.rglob("*.py") if "unsafe_allow_html" in p.read_text()]
+
+
+def test_nothing_in_the_app_can_change_the_cluster():
+    """No Kubernetes client, no subprocess, no HTTP client: the app reads files and nothing else."""
+    import ast
+
+    for path in Path(APP).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith(("kubernetes", "subprocess", "requests", "urllib", "http.client",
+                                            "analyzer.collectors")), f"{path.name} imports {name}"
