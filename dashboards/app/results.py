@@ -54,6 +54,12 @@ class Results:
     daily_totals: pl.DataFrame | None = None  # saved run: per day allocated and idle USD (cluster)
 
 
+def potential_saving(result: RecommendationSet) -> float:
+    """What the changes that save money would save ($/month), as the report's headline counts it; the net
+    figure (``monthly_saving_usd``) also subtracts raising memory that was too low."""
+    return float(sum(max(0.0, r.monthly_saving_usd) for r in result.recommendations))
+
+
 def snapshot_gaps(snapshot: Snapshot) -> dict[str, str]:
     """Sentences for the parts this snapshot lacks."""
     gaps: dict[str, str] = {}
@@ -157,6 +163,7 @@ def compute_results(snapshot: Snapshot, *, origin: str, key: str, team_label: st
         "cost_monthly": s["total_cost_monthly"], "idle_monthly": s["idle_cost_monthly"],
         "idle_fraction": s["idle_fraction"], "waste_monthly": s["waste_monthly"],
         "efficiency": s["total_efficiency"], "saving_monthly": recommendations.monthly_saving_usd,
+        "potential_saving_monthly": potential_saving(recommendations),
         "saving_by_kind": dict(zip(saving_by_kind["kind"].to_list(), saving_by_kind["monthly_saving_usd"].to_list(),
                                    strict=True)),
         "hours": cost.hours, "nodes": s["nodes"], "containers": s["containers"],
@@ -210,6 +217,7 @@ def results_without_snapshot(recommendations: RecommendationSet, *, origin: str,
         "idle_monthly": head.get("idle_monthly_usd", headline.get("idle_monthly")),
         "idle_fraction": head.get("idle_fraction"), "waste_monthly": head.get("waste_monthly_usd"),
         "efficiency": cost.get("efficiency"), "saving_monthly": recommendations.monthly_saving_usd,
+        "potential_saving_monthly": head.get("potential_saving_monthly_usd", potential_saving(recommendations)),
         "saving_by_kind": dict(zip(saving_by_kind["kind"].to_list(), saving_by_kind["monthly_saving_usd"].to_list(),
                                    strict=True)),
         "hours": (cost.get("window") or {}).get("hours") if isinstance(cost.get("window"), dict) else None,

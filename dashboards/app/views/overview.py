@@ -23,8 +23,10 @@ def headline(res: Results) -> None:
                    delta=f"{pct(h.get('idle_fraction'))} of cost" if h.get("idle_fraction") is not None else None,
                    delta_color="off", help="Node capacity no container was allocated.")
     cols[2].metric("Efficiency", pct(h.get("efficiency")), help="Used / allocated, cost-weighted over CPU, memory, GPU.")
-    cols[3].metric("Potential saving", f"{usd(h.get('saving_monthly'))}/month",
-                   help="Net of all recommendations (raising memory that was too low counts negative).")
+    cols[3].metric("Potential saving", f"{usd(h.get('potential_saving_monthly'))}/month",
+                   delta=f"net {usd(h.get('saving_monthly'))}/month", delta_color="off",
+                   help="What the recommendations that save money would save; net: after the ones that raise "
+                        "memory that was too low (they cost money, to make workloads safe).")
     by_kind = h.get("saving_by_kind") or {}
     if by_kind:
         frame = pl.DataFrame({"kind": list(by_kind), "saving_monthly": [float(v) for v in by_kind.values()]})
