@@ -2,7 +2,7 @@
 # Install the Debian packages the test suite needs, only when they are missing.
 #   prometheus        the real server and promtool that the collector tests backfill and query (required)
 #   victoria-metrics  the same collector tests against VictoriaMetrics (optional: skipped if it cannot install)
-#   chromium, chromium-driver  headless browser + WebDriver for the dashboard's browser test (required)
+#   chromium, chromium-driver  headless Chromium (+ WebDriver) for the report's rendering test and the dashboard's browser test (required)
 set -euo pipefail
 need=()
 optional=()

@@ -1,6 +1,6 @@
 """The dashboard as users get it: `kubetune dashboard` on 127.0.0.1 and a free port, driven by headless
 Chromium (Debian's chromium + chromedriver, selenium). Clicks through every page, asserts on the
-text people read, downloads the patch zip, and keeps full-page screenshots in test-artifacts/dashboard/."""
+text people read, downloads the patch zip, and keeps full-page screenshots in .artefacts/dashboard/."""
 
 from __future__ import annotations
 

@@ -25,13 +25,25 @@ def built() -> dict[str, dict]:
     docs = [d for d in yaml.safe_load_all(out) if d]
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    return {d["kind"]: d for d in docs}
+    return {d["kind"] if d["metadata"]["name"].startswith("kubetune-dashboard") or d["kind"] != "ConfigMap"
+            else "SettingsConfigMap": d for d in docs}
 
 
-def test_component_builds_deployment_service_and_proxy_settings(built):
-    assert set(built) == {"Deployment", "Service", "ConfigMap"}  # the Secret is created by the user
+def test_component_builds_on_the_cronjob_base(built):
+    assert {"Deployment", "Service", "ConfigMap", "CronJob", "PersistentVolumeClaim"} <= set(built)
+    assert "Secret" not in built  # the proxy's Secret is created by the user
     assert yaml.safe_load((ROOT / "deploy" / "dashboard" / "kustomization.yaml").read_text())["kind"] == "Component"
-    assert all(d["metadata"]["namespace"] == "kubetune" for d in built.values())
+    assert all(built[k]["metadata"]["namespace"] == "kubetune" for k in ("Deployment", "Service", "ConfigMap"))
+    # It reads what the CronJob writes: the same claim, mounted where the CronJob keeps its history.
+    pod = built["Deployment"]["spec"]["template"]["spec"]
+    cron = built["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    claim = next(v for v in pod["volumes"] if v["name"] == "reports")["persistentVolumeClaim"]["claimName"]
+    assert claim == built["PersistentVolumeClaim"]["metadata"]["name"]
+    cron_vol = next(v["name"] for v in cron["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == claim)
+    cron_path = next(m["mountPath"] for c in cron["containers"] for m in c["volumeMounts"] if m["name"] == cron_vol)
+    dash = next(c for c in pod["containers"] if c["name"] == "dashboard")
+    assert dash["args"][dash["args"].index("--history-dir") + 1] == cron_path
+    assert dash["image"] == cron["containers"][0]["image"]
 
 
 def test_only_the_proxy_is_reachable(built):

@@ -3,7 +3,7 @@
 ``running_dashboard`` starts `kubetune dashboard` (the CLI users run) on 127.0.0.1 and a free port
 and stops it by PID; ``chromium`` drives Debian's headless Chromium through Debian's chromedriver
 (selenium with an explicit Service path, so Selenium Manager downloads nothing). Screenshots go
-to ``test-artifacts/dashboard/`` (git-ignored).
+to ``.artefacts/dashboard/`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.support.prometheus_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+ARTIFACTS = ROOT / ".artefacts" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
