@@ -19,7 +19,7 @@ from typing import Any
 from analyzer.errors import InputError
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
 
-RUN_NAME = re.compile(r"^\d{8}T\d{6}Z$")
+RUN_NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")  # as report.json run_id: a second run in one second gets -1
 
 
 def is_saved_run(path: Path) -> bool:
