@@ -210,7 +210,8 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, polic
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.DataFrame:
+def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: float = 0.0,
+                  headroom: float = 0.0) -> pl.DataFrame:
     """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
 
     The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
@@ -241,6 +242,12 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
         ((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
          / pl.col("_fit_spread")).alias("r"))
     factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
+    # expected OOM risk of the flat limit: the share of containers whose later days beat the earlier
+    # days' peak x (1 + margin) (at least + headroom), out of sample
+    beat = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
+        (pl.col("_held_max") > pl.max_horizontal(pl.col("_fit_peak") * (1 + margin), pl.col("_fit_peak") + headroom))
+        .mean())
+    oom_risk = float(beat.item()) if beat.height and beat.item() is not None and cal.height >= 5 else None
     peak = per_t.group_by(KEY).agg(
         pl.col("value").max().alias("mem_peak"),
         pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
@@ -254,8 +261,47 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
     return _str_keys(peak.join(var, on=KEY, how="left")).with_columns(
         (pl.lit(factor) * spread).alias("_cv_margin"),
         pl.lit(factor).alias("_margin_factor"),
+        pl.lit(oom_risk, pl.Float64).alias("memory_oom_risk"),
         ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
     )
+
+
+MEM_LEVELS = (0.9, 0.95, 0.975, 0.99, 0.995, 0.998, 0.999, 1.0)
+BURSTABLE_MIN_HOURS = 72.0
+
+
+def _memory_request_grid(u: pl.DataFrame) -> pl.DataFrame:
+    """Per container: quantiles of per-pod memory samples after the change point at MEM_LEVELS, and
+    how much memory use would have been above each level out of sample (fit on the first 70% of the
+    container's history, summed (use - level)+ and use on the last 30%): the burstable request's
+    calibration."""
+    mem = u.filter((pl.col("resource") == "memory") & pl.col("use"))
+    t0, t1 = pl.col("timestamp").min().over(KEY), pl.col("timestamp").max().over(KEY)
+    mem = mem.with_columns((pl.col("timestamp") < t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_fit"))
+    grid = mem.group_by(KEY).agg(
+        *[pl.col("value").quantile(q, "higher").alias("m" + _qcol(q)) for q in MEM_LEVELS],
+        pl.col("value").min().alias("mem_min"))
+    fit = mem.filter(pl.col("_fit")).group_by(KEY).agg(
+        *[pl.col("value").quantile(q, "higher").alias("h" + _qcol(q)) for q in MEM_LEVELS])
+    held = mem.filter(~pl.col("_fit")).join(fit, on=KEY).group_by(KEY).agg(
+        pl.col("value").sum().alias("mheld_use"),
+        *[(pl.col("value") - pl.col("h" + _qcol(q))).clip(lower_bound=0).sum().alias("mx" + _qcol(q))
+          for q in MEM_LEVELS])
+    return _str_keys(grid.join(held, on=KEY, how="left"))
+
+
+def overcommit_by_level(grid: pl.DataFrame, own_weight: float) -> np.ndarray:
+    """(n, len(MEM_LEVELS)) calibrated memory above request / memory use at each level: each
+    container's own out-of-sample ratio blended with the pooled one (``own_weight`` of its own),
+    never rising with the level."""
+    use = grid["mheld_use"].fill_null(0).to_numpy().astype(float)
+    x = np.stack([grid["mx" + _qcol(q)].fill_null(0).to_numpy().astype(float) for q in MEM_LEVELS], axis=1) \
+        if grid.height else np.zeros((0, len(MEM_LEVELS)))
+    if not use.sum():
+        return np.tile(np.array([1 - q for q in MEM_LEVELS]), (grid.height, 1))
+    pooled = x.sum(axis=0) / use.sum()
+    own = np.where(use[:, None] > 0, x / np.maximum(use[:, None], 1.0), pooled[None, :])
+    return np.minimum.accumulate(own_weight * own + (1 - own_weight) * pooled[None, :], axis=1)
 
 
 def _forecast(series: SeriesSet | None, policy: RightsizePolicy) -> pl.DataFrame:
@@ -349,7 +395,8 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
              *[pl.col(f"raw{_qcol(q)}").alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
-    mem = _memory_stats(u, policy.memory_risk, step_h)
+    mem = _memory_stats(u, policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
+    mem_grid = _memory_request_grid(u)
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):
@@ -366,28 +413,69 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
 
     # a steady trend adds its weekly growth over the horizon on top of today's value (never subtracts)
     growth = {r: pl.col(f"{r}_trend").fill_null(0).clip(lower_bound=0) * HORIZON_DAYS / 7.0 for r in ("cpu", "memory")}
-    margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
+    margin = (pl.col("_cv_margin").fill_null(policy.memory_margin) if policy.memory_spread else pl.lit(policy.memory_margin)
+              ).clip(policy.memory_margin, max(policy.max_memory_margin, policy.memory_margin))
     used_at_oom = pl.max_horizontal(pl.col("mem_peak"), pl.col("oom_limit"), pl.col("memory_request"))
     oom_need = pl.max_horizontal(used_at_oom + policy.oom_min_bump, used_at_oom * policy.oom_bump_ratio)
     # the forecast peak already carries its own (calibrated) uncertainty: no margin on top of it
-    mem_base = pl.max_horizontal(pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"])
-                                 * (1 + margin), pl.col("forecast_memory_peak"))
+    peak = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"])
+    mem_base = pl.max_horizontal(peak * (1 + margin), peak + float(policy.memory_headroom), pl.col("forecast_memory_peak"))
     mem_prop = pl.when(pl.col("ooms") > 0).then(
         pl.max_horizontal(mem_base, oom_need, pl.col("memory_limit"), pl.col("memory_request"))).otherwise(mem_base)
     table = table.with_columns(
         margin.alias("memory_margin"),
         round_cpu(pl.max_horizontal(pl.col("cpu_base") + growth["cpu"], pl.lit(policy.cpu_floor))).alias("proposed_cpu_request"),
-        round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("proposed_memory_request"),
+        round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("_mem_guaranteed"),
         (growth["cpu"] > 0).alias("cpu_grew"), (growth["memory"] > 0).alias("memory_grew"),
     )
+    table = _burstable(table, mem_grid, policy)
     ratio = policy.cpu_limit_ratio
     cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
                  pl.when(pl.col("cpu_limit").is_not_null() & (pl.col("cpu_limit") < pl.col("proposed_cpu_request")))
                  .then(pl.col("proposed_cpu_request")).otherwise(pl.col("cpu_limit")))
-    mem_limit = (pl.col("proposed_memory_request") if policy.memory_limit == "request" else
-                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < pl.col("proposed_memory_request")))
-                 .then(pl.col("proposed_memory_request")).otherwise(pl.col("memory_limit")))
+    # "keep": today's limit stays when it is at least the policy's limit (never below the observed peak)
+    mem_limit = (pl.col("_mem_guaranteed") if policy.memory_limit == "request" else
+                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < pl.col("_mem_guaranteed")))
+                 .then(pl.col("_mem_guaranteed")).otherwise(pl.col("memory_limit")))
     return table.with_columns(cpu_limit.alias("proposed_cpu_limit"), mem_limit.alias("proposed_memory_limit"))
+
+
+def _burstable(table: pl.DataFrame, grid: pl.DataFrame, policy: RightsizePolicy) -> pl.DataFrame:
+    """``proposed_memory_request``: the guaranteed value, or under the burstable policy the lowest
+    quantile level whose calibrated memory above request is within ``memory_overcommit`` (never
+    above the guaranteed value), with ``memory_fallback`` saying why a container stays guaranteed."""
+    table = table.join(grid, on=KEY, how="left")
+    n = table.height
+    over = overcommit_by_level(table, policy.own_risk_weight) if n else np.zeros((0, len(MEM_LEVELS)))
+    within = over <= policy.memory_overcommit
+    idx = np.where(within.any(axis=1), np.argmax(within, axis=1), len(MEM_LEVELS) - 1) if n else np.zeros(0, int)
+    values = table.select(["m" + _qcol(q) for q in MEM_LEVELS]).to_numpy().astype(float) if n else \
+        np.zeros((0, len(MEM_LEVELS)))
+    rows = np.arange(n)
+    table = table.with_columns(
+        pl.Series("memory_level", np.array(MEM_LEVELS)[idx] if n else np.zeros(0)),
+        pl.Series("memory_overcommit_risk", over[rows, idx] if n else np.zeros(0)),
+        pl.Series("_mem_q", values[rows, idx] if n else np.zeros(0)),
+    )
+    hours = pl.col("mem_hours").fill_null(0)
+    fallback = (pl.when(pl.lit(policy.memory_policy != "burstable")).then(None)
+                .when(pl.col("ooms") > 0).then(pl.lit("OOM-killed in the window"))
+                .when(pl.col("mem_peak").fill_null(0) <= 0).then(pl.lit("its memory use is all zero"))
+                .when(hours < max(BURSTABLE_MIN_HOURS, policy.min_history_hours)).then(
+                    pl.format("only {} h of memory history (a calibrated quantile needs {} h)", hours.round(1),
+                              pl.lit(max(BURSTABLE_MIN_HOURS, policy.min_history_hours))))
+                .when((pl.col("mem_peak") - pl.col("mem_min")) <= 0.01 * pl.col("mem_peak"))
+                .then(pl.lit("its memory use is constant"))
+                .when(pl.col("_mem_q").is_null() | pl.col("mheld_use").is_null())
+                .then(pl.lit("no out-of-sample history to calibrate a quantile on")))
+    table = table.with_columns(fallback.alias("memory_fallback"))
+    burst = pl.lit(policy.memory_policy == "burstable") & pl.col("memory_fallback").is_null()
+    request = round_memory(pl.max_horizontal(pl.col("_mem_q"), pl.lit(float(policy.memory_floor))))
+    return table.with_columns(
+        pl.when(burst).then(pl.min_horizontal(request, pl.col("_mem_guaranteed")))
+        .otherwise(pl.col("_mem_guaranteed")).alias("proposed_memory_request"),
+        burst.alias("memory_burstable"),
+    )
 
 
 def proposed_requests(snapshot: Snapshot, **policy: Any) -> pl.DataFrame:
