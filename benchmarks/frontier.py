@@ -128,6 +128,8 @@ def metrics(cpu_req, mem_req, mem_lim, cpu, mem) -> dict[str, float]:
         "cpu_shortfall": np.nansum(np.fmax(cpu - cr, 0)) / np.nansum(cpu),
         "cpu_share_above": np.nansum(cpu > cr) / np.sum(~np.isnan(cpu)),
         "memory_above_request": np.nansum(np.fmax(mem - mr, 0)) / np.nansum(mem),
+        # the part below the limit (above it the container is OOM-killed, counted as episodes)
+        "memory_above_request_below_limit": np.nansum(np.fmax(np.fmin(mem, ml) - mr, 0)) / np.nansum(mem),
         "oom_episodes": int(starts.sum()), "oom_cases": int(starts.any(axis=1).sum()),
     }
 
@@ -203,11 +205,13 @@ def kubetune_rules(snapshot, rows: np.ndarray, vms: list[str], day: int, start, 
 SETTINGS: list[tuple[str, dict]] = [
     ("guaranteed (default)", {}),
     ("burstable", {"memory_policy": "burstable"}),
-    *[(f"guaranteed risk={r:g}", {"risk": r}) for r in (0.01, 0.05, 0.10, 0.2)],
-    *[(f"guaranteed cluster risk={r:g}", {"risk": r, "risk_mode": "cluster", "max_risk": 0.3}) for r in (0.05, 0.1)],
+    *[(f"guaranteed risk={r:g}", {"risk": r, "max_risk": 0.3}) for r in (0.01, 0.02, 0.10)],
+    *[(f"guaranteed drift+recency risk={r:g}", {"risk": r, "use_drift": True, "half_life_hours": 72.0})
+      for r in (0.01, 0.02, 0.05)],
+    ("guaranteed cluster risk=0.05", {"risk_mode": "cluster", "max_risk": 0.3}),
     *[(f"guaranteed margin={m:g}", {"memory_margin": m}) for m in (0.05, 0.3)],
     *[(f"guaranteed spread memory_risk={r:g}", {"memory_spread": True, "memory_margin": 0.0, "memory_risk": r})
-      for r in (0.01, 0.05, 0.2)],
+      for r in (0.01, 0.2)],
     *[(f"burstable overcommit={o:g}", {"memory_policy": "burstable", "memory_overcommit": o}) for o in (0.003, 0.03)],
     *[(f"burstable pooled overcommit={o:g}", {"memory_policy": "burstable", "memory_overcommit": o,
                                               "own_risk_weight": 0.0}) for o in (0.003, 0.01, 0.03)],

@@ -169,4 +169,44 @@ def pod_memory_matrix(snapshot: Snapshot, pods: pl.DataFrame) -> np.ndarray:
     return out
 
 
-__all__ = ["NodeCheck", "check_and_raise", "node_pressure", "node_size", "pack", "pod_memory_matrix"]
+
+
+
+def run_node_check(snapshot: Snapshot, table: pl.DataFrame, node_memory: float, node_cpu: float,
+                   risk: float) -> tuple[pl.DataFrame, NodeCheck | None]:
+    """The check on a sizing table (``recommenders.rightsizing.sizing_table`` columns): pods alive at
+    the end of the window, their summed container requests (proposed where proposed, else today's),
+    packed and replayed; containers of raised pods get ``proposed_memory_request`` = the guaranteed
+    value. Returns the table (with ``node_raised``) and the check, None without memory usage."""
+    step = snapshot.manifest.step_seconds
+    usage = snapshot.usage.filter(pl.col("resource") == "memory")
+    end = usage.get_column("timestamp").max() if usage.height else None
+    if end is None or table.is_empty():
+        return table.with_columns(pl.lit(False).alias("node_raised")), None
+    from datetime import timedelta
+
+    alive = usage.filter(pl.col("timestamp") >= end - timedelta(seconds=max(3600, 2 * step))).select(
+        *[pl.col(c).cast(pl.String) for c in (*KEY, "pod")]).unique()
+    t = table.select(*KEY, "proposed_memory_request", "_mem_guaranteed", "proposed_cpu_request", "memory_request",
+                     "cpu_request").with_columns(*[pl.col(k).cast(pl.String) for k in KEY])
+    rows = alive.join(t, on=KEY, how="left")
+    pods = rows.group_by("namespace", "pod", maintain_order=True).agg(
+        pl.coalesce("proposed_memory_request", "memory_request").fill_null(0).sum().alias("req"),
+        pl.coalesce("_mem_guaranteed", "memory_request").fill_null(0).sum().alias("guaranteed"),
+        pl.coalesce("proposed_cpu_request", "cpu_request").fill_null(0).sum().alias("cpu"),
+        pl.col("memory_request").fill_null(0).sum().alias("today_mem"),
+        pl.col("cpu_request").fill_null(0).sum().alias("today_cpu"),
+    ).sort("namespace", "pod")
+    use = pod_memory_matrix(snapshot, pods.select("namespace", "pod"))
+    req, check = check_and_raise(
+        pods["req"].to_numpy().astype(float), np.maximum(pods["guaranteed"].to_numpy().astype(float),
+                                                          pods["req"].to_numpy().astype(float)),
+        pods["cpu"].to_numpy().astype(float), pods["today_mem"].to_numpy().astype(float),
+        pods["today_cpu"].to_numpy().astype(float), use, node_memory, node_cpu, risk)
+    raised = pods.select("namespace", "pod").with_columns(pl.Series("node_raised", check.raised))
+    hit = rows.join(raised, on=["namespace", "pod"]).group_by(KEY).agg(pl.col("node_raised").any())
+    out = table.join(hit.with_columns(*[pl.col(k).cast(table.schema[k]) for k in KEY]), on=KEY, how="left") \
+        .with_columns(pl.col("node_raised").fill_null(False))
+    return out.with_columns(pl.when(pl.col("node_raised")).then(pl.col("_mem_guaranteed"))
+                            .otherwise(pl.col("proposed_memory_request")).alias("proposed_memory_request")), check
+__all__ = ["NodeCheck", "check_and_raise", "node_pressure", "node_size", "pack", "pod_memory_matrix", "run_node_check"]

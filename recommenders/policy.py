@@ -40,7 +40,7 @@ class RightsizePolicy:
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
 
-    risk: float = 0.02
+    risk: float = 0.05
     risk_mode: str = "workload"
     max_risk: float = 0.10
     memory_risk: float = 0.01
@@ -56,9 +56,9 @@ class RightsizePolicy:
     full_confidence_hours: float = 7 * 24.0
     oom_bump_ratio: float = 1.2
     oom_min_bump: int = 100 * MIB
-    use_drift: bool = True
+    use_drift: bool = False
     min_post_change_hours: float = 72.0
-    half_life_hours: float | None = 72.0
+    half_life_hours: float | None = None
     own_risk_weight: float = 0.25
     use_forecast: bool = False
     hpa: str = "skip"

@@ -271,11 +271,12 @@ BURSTABLE_MIN_HOURS = 72.0
 
 
 def _memory_request_grid(u: pl.DataFrame) -> pl.DataFrame:
-    """Per container: quantiles of per-pod memory samples after the change point at MEM_LEVELS, and
+    """Per container: quantiles of per-pod memory samples (the whole window: memory that was used
+    once is used again, a change point does not lower it) at MEM_LEVELS, and
     how much memory use would have been above each level out of sample (fit on the first 70% of the
     container's history, summed (use - level)+ and use on the last 30%): the burstable request's
     calibration."""
-    mem = u.filter((pl.col("resource") == "memory") & pl.col("use"))
+    mem = u.filter(pl.col("resource") == "memory")
     t0, t1 = pl.col("timestamp").min().over(KEY), pl.col("timestamp").max().over(KEY)
     mem = mem.with_columns((pl.col("timestamp") < t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_fit"))
     grid = mem.group_by(KEY).agg(
@@ -353,8 +354,9 @@ def round_cpu(x: pl.Expr) -> pl.Expr:
 
 
 def round_memory(x: pl.Expr) -> pl.Expr:
-    step = (pl.when(x < GIB).then(16 * MIB).when(x < 8 * GIB).then(64 * MIB).when(x < 64 * GIB).then(256 * MIB)
-            .otherwise(GIB)).cast(pl.Float64)
+    # fine steps: rounding up is paid for every hour (256Mi steps added ~1% to 8-64Gi containers)
+    step = (pl.when(x < GIB).then(4 * MIB).when(x < 8 * GIB).then(16 * MIB).when(x < 64 * GIB).then(64 * MIB)
+            .otherwise(256 * MIB)).cast(pl.Float64)
     return ((x / step - 1e-9).ceil() * step).cast(pl.Int64)
 
 
@@ -478,10 +480,39 @@ def _burstable(table: pl.DataFrame, grid: pl.DataFrame, policy: RightsizePolicy)
     )
 
 
+def _node_check(snapshot: Snapshot, table: pl.DataFrame, policy: RightsizePolicy, out: RecommendationSet) -> pl.DataFrame:
+    """Burstable only: pack the new requests, replay the history, raise pods on nodes over
+    allocatable back to guaranteed (``recommenders.nodecheck``); the cluster note says what it found."""
+    if policy.memory_policy != "burstable":
+        return table.with_columns(pl.lit(False).alias("node_raised"), pl.lit(None, pl.String).alias("_node_note"))
+    from recommenders.nodecheck import node_size, run_node_check
+
+    mem, cpu, why = node_size(snapshot, float(policy.node_memory), policy.node_cpu)
+    table, check = run_node_check(snapshot, table, mem, cpu, policy.node_pressure_risk)
+    if check is None:
+        return table.with_columns(pl.lit(None, pl.String).alias("_node_note"))
+    if why:
+        out.notes.append(why[0].upper() + why[1:] + ".")
+    s = check.summary()
+    note = (f"node check: the new requests pack onto {check.nodes_after} node(s) of {mem / GIB:.1f} GiB / {cpu:g} cores "
+            f"(today's requests: {check.nodes_today}); replaying the history, {check.pressure_first:.2%} of node-time "
+            f"had memory use over allocatable at first, {check.pressure_after:.2%} after raising "
+            f"{s['pods_raised']} pod(s) to guaranteed (limit {policy.node_pressure_risk:.2%})")
+    out.notes.append(note[0].upper() + note[1:] + ".")
+    out.cluster_notes["node_check"] = {**s, "node_pressure_risk": policy.node_pressure_risk,
+                                       "node_size_from": "--node-size" if why else "snapshot nodes"}
+    return table.with_columns(pl.lit(note).alias("_node_note"))
+
+
 def proposed_requests(snapshot: Snapshot, **policy: Any) -> pl.DataFrame:
     """KEY + cpu_request, cpu_limit, memory_request, memory_limit as kubetune would set them (base
     units), null where it makes no recommendation (for replays and comparisons with peers)."""
     recs = recommend_rightsizing(snapshot, RightsizePolicy(**policy), rates=None, with_rates=False)
+    return requests_frame(recs)
+
+
+def requests_frame(recs: RecommendationSet) -> pl.DataFrame:
+    """KEY + cpu/memory request/limit (base units) of a set of right-sizing recommendations."""
     rows = [{**dict(zip(KEY, (r.target.namespace, r.target.workload_kind, r.target.workload, r.target.container))),
              "resource": r.resource, "request": r.proposed_request, "limit": r.proposed_limit} for r in recs.recommendations]
     schema = {**{k: pl.String for k in KEY}, "cpu_request": pl.Float64, "cpu_limit": pl.Float64,
@@ -523,6 +554,7 @@ def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = N
     if table.is_empty():
         out.notes.append("The snapshot has no CPU or memory usage: nothing to right-size.")
         return out
+    table = _node_check(snapshot, table, policy, out)
     if with_rates:
         rates = rates or workload_rates(snapshot)
         table = rates.attach(table)
@@ -600,7 +632,8 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
     coverage = row.get("coverage") if resource == "cpu" else min(1.0, (row.get("mem_stamps") or 0) * (
         row["_step_h"]) / max(hours, 1e-9))
     confidence = hours_conf * min(1.0, coverage or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
-    risk = row["cpu_risk"] if resource == "cpu" else policy.memory_risk
+    risk = row["cpu_risk"] if resource == "cpu" else (row.get("memory_oom_risk") if row.get("memory_oom_risk")
+                                                       is not None else policy.memory_risk)
     return Recommendation(
         target=target, kind=kind, resource=resource, current_request=cur_req, proposed_request=prop_req,
         current_limit=cur_lim, proposed_limit=prop_lim, monthly_saving_usd=float(saving), risk=float(risk),
@@ -651,24 +684,45 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
     if row.get("daily_mean") is not None:
         observed["daily_peak_mean"] = float(row["daily_mean"])
     m = float(row["memory_margin"])
+    burst = bool(row.get("memory_burstable")) and not row.get("node_raised")
+    limit = row.get("proposed_memory_limit")
     if ooms:
         reason = (f"OOM-killed {ooms} time(s): VPA's bump (max(used + 100Mi, used x 1.2)) over the peak "
                   f"{format_memory(peak)} and the limit at the kill; never less than today")
     else:
         spread = (peak - (row.get("daily_median") or peak)) / max(peak, 1.0)
-        reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (its daily peaks sit "
-                  f"{spread:.0%} below the peak; margin calibrated for {policy.memory_risk:.0%} risk of a higher "
-                  "peak next week); request = limit")
+        how = (f"+ {m:.0%} margin (its daily peaks sit {spread:.0%} below the peak; margin calibrated for "
+               f"{policy.memory_risk:.0%} risk of a higher peak next week)" if policy.memory_spread else
+               f"+ max({m:.0%}, {format_memory(policy.memory_headroom)})")
+        reason = f"memory limit from the observed peak {format_memory(peak)} {how}"
+        if burst:
+            reason += (f"; burstable request at the p{row['memory_level'] * 100:g} of memory use (calibrated: "
+                       f"{row['memory_overcommit_risk']:.2%} of use above request, within {policy.memory_overcommit:.1%})")
+        else:
+            reason += "; request = limit (guaranteed)"
     reason += f"; now {human_value('memory', cur) if cur is not None else 'unset'} -> {human_value('memory', prop)}"
+    if limit is not None and limit != prop:
+        reason += f", limit {human_value('memory', limit)}"
+    policy_used = "burstable" if burst else "guaranteed"
+    if policy.memory_policy == "burstable" and not burst:
+        why = row.get("memory_fallback") or ("the node check raised it: its node's memory use went over allocatable"
+                                             if row.get("node_raised") else None)
+        if why:
+            notes.append(f"burstable fell back to guaranteed: {why}")
+    if policy.memory_policy == "burstable" and row.get("_node_note"):
+        notes.append(row["_node_note"])
+    quantile = f"p{row['memory_level'] * 100:g} (calibrated)" if burst else "peak"
     forecast = ({"trend peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
                 if row.get("memory_grew") else {})
     forecast |= {f"model {q} (7d)": float(row[f"forecast_memory_{q}"]) for q in ("p95", "peak")
                  if row.get(f"forecast_memory_{q}") is not None}
     return Evidence(reason=reason, history_start=_ts(row.get("mem_start")), history_end=_ts(row.get("mem_end")),
                     history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
-                    forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),
-                    notes=tuple(notes))
+                    forecast=forecast, quantile_used=quantile, margin=m, ooms=ooms, hpa=row.get("hpa_name"),
+                    notes=tuple(notes), policy=policy_used,
+                    expected_oom_risk=row.get("memory_oom_risk"),
+                    expected_memory_above_request=float(row["memory_overcommit_risk"]) if burst else 0.0)
 
 
-__all__ = ["LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources", "proposed_requests",
-           "recommend_rightsizing", "sizing_table"]
+__all__ = ["LEVELS", "MEM_LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources",
+           "overcommit_by_level", "proposed_requests", "recommend_rightsizing", "requests_frame", "sizing_table"]
