@@ -129,7 +129,7 @@ def metrics(cpu_req, mem_req, mem_lim, cpu, mem) -> dict[str, float]:
         "cpu_share_above": np.nansum(cpu > cr) / np.sum(~np.isnan(cpu)),
         "memory_above_request": np.nansum(np.fmax(mem - mr, 0)) / np.nansum(mem),
         # the part below the limit (above it the container is OOM-killed, counted as episodes)
-        "memory_above_request_below_limit": np.nansum(np.fmax(np.fmin(mem, ml) - mr, 0)) / np.nansum(mem),
+        "memory_above_request_below_limit": np.nansum(np.fmax(np.minimum(mem, ml) - mr, 0)) / np.nansum(mem),
         "oom_episodes": int(starts.sum()), "oom_cases": int(starts.any(axis=1).sum()),
     }
 
@@ -213,6 +213,7 @@ SETTINGS: list[tuple[str, dict]] = [
     *[(f"guaranteed spread memory_risk={r:g}", {"memory_spread": True, "memory_margin": 0.0, "memory_risk": r})
       for r in (0.01, 0.2)],
     *[(f"burstable overcommit={o:g}", {"memory_policy": "burstable", "memory_overcommit": o}) for o in (0.003, 0.03)],
+    *[(f"burstable limit margin={m:g}", {"memory_policy": "burstable", "burstable_limit_margin": m}) for m in (0.15, 0.3)],
     *[(f"burstable pooled overcommit={o:g}", {"memory_policy": "burstable", "memory_overcommit": o,
                                               "own_risk_weight": 0.0}) for o in (0.003, 0.01, 0.03)],
 ]

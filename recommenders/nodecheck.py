@@ -207,6 +207,11 @@ def run_node_check(snapshot: Snapshot, table: pl.DataFrame, node_memory: float, 
     hit = rows.join(raised, on=["namespace", "pod"]).group_by(KEY).agg(pl.col("node_raised").any())
     out = table.join(hit.with_columns(*[pl.col(k).cast(table.schema[k]) for k in KEY]), on=KEY, how="left") \
         .with_columns(pl.col("node_raised").fill_null(False))
-    return out.with_columns(pl.when(pl.col("node_raised")).then(pl.col("_mem_guaranteed"))
-                            .otherwise(pl.col("proposed_memory_request")).alias("proposed_memory_request")), check
+    raised_to = pl.when(pl.col("node_raised"))
+    cols = [raised_to.then(pl.col("_mem_guaranteed")).otherwise(pl.col("proposed_memory_request"))
+            .alias("proposed_memory_request")]
+    if "proposed_memory_limit" in out.columns:  # a raised container is guaranteed again: request = limit
+        cols.append(raised_to.then(pl.max_horizontal("_mem_guaranteed", "proposed_memory_request"))
+                    .otherwise(pl.col("proposed_memory_limit")).alias("proposed_memory_limit"))
+    return out.with_columns(cols), check
 __all__ = ["NodeCheck", "check_and_raise", "node_pressure", "node_size", "pack", "pod_memory_matrix", "run_node_check"]

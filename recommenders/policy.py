@@ -68,6 +68,9 @@ class RightsizePolicy:
     memory_policy: str = field(default="guaranteed", metadata={
         "help": "guaranteed: memory request = limit >= the observed peak; burstable: the limit as guaranteed, the "
                 "request at a calibrated high quantile (cheaper; checked against node pressure)", "unit": "choice"})
+    burstable_limit_margin: float = field(default=0.5, metadata={
+        "help": "burstable: memory limit margin over the observed peak (a limit is not billed, an OOM kill hurts: "
+                "halves OOM episodes against the guaranteed margin on the Bitbrains dev split)", "unit": "fraction"})
     memory_overcommit: float = field(default=0.01, metadata={
         "help": "burstable: accepted memory above the request, as a fraction of each container's memory use",
         "unit": "fraction"})
@@ -101,6 +104,7 @@ class RightsizePolicy:
             (0 < self.memory_overcommit < 0.5,
              f"--memory-overcommit must be between 0 and 0.5 (a fraction of memory use), got {self.memory_overcommit}."),
             (self.memory_headroom >= 0, "memory headroom must not be negative."),
+            (self.burstable_limit_margin >= 0, "burstable limit margin must not be negative."),
             (self.node_memory > 0 and self.node_cpu > 0, "--node-size must be positive memory and CPU."),
             (0 <= self.node_pressure_risk < 1,
              f"--node-pressure-risk must be a fraction between 0 and 1, got {self.node_pressure_risk}."),

@@ -430,15 +430,19 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("_mem_guaranteed"),
         (growth["cpu"] > 0).alias("cpu_grew"), (growth["memory"] > 0).alias("memory_grew"),
     )
+    blim = pl.max_horizontal(peak * (1 + max(policy.burstable_limit_margin, policy.memory_margin)),
+                             peak + float(policy.memory_headroom), pl.col("_mem_guaranteed"))
+    table = table.with_columns(round_memory(blim).alias("_mem_burst_limit"))
     table = _burstable(table, mem_grid, policy)
     ratio = policy.cpu_limit_ratio
     cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
                  pl.when(pl.col("cpu_limit").is_not_null() & (pl.col("cpu_limit") < pl.col("proposed_cpu_request")))
                  .then(pl.col("proposed_cpu_request")).otherwise(pl.col("cpu_limit")))
     # "keep": today's limit stays when it is at least the policy's limit (never below the observed peak)
-    mem_limit = (pl.col("_mem_guaranteed") if policy.memory_limit == "request" else
-                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < pl.col("_mem_guaranteed")))
-                 .then(pl.col("_mem_guaranteed")).otherwise(pl.col("memory_limit")))
+    base_limit = pl.when(pl.col("memory_burstable")).then(pl.col("_mem_burst_limit")).otherwise(pl.col("_mem_guaranteed"))
+    mem_limit = (base_limit if policy.memory_limit == "request" else
+                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < base_limit))
+                 .then(base_limit).otherwise(pl.col("memory_limit")))
     return table.with_columns(cpu_limit.alias("proposed_cpu_limit"), mem_limit.alias("proposed_memory_limit"))
 
 

@@ -33,7 +33,8 @@ def test_burstable_request_below_limit_never_limit_below_peak_and_records_say_wh
     res = recommend_rightsizing(snap, RightsizePolicy(memory_policy="burstable"))
     b = recs_by(res)[("web", "memory")]
     assert g.proposed_request == g.proposed_limit >= peak * 1.15
-    assert b.proposed_limit == g.proposed_limit >= peak  # the limit is the guaranteed one
+    # the limit: the peak + the burstable margin (not billed; fewer OOM kills), never below guaranteed's
+    assert b.proposed_limit >= max(g.proposed_limit, peak * 1.5)
     assert b.proposed_request < b.proposed_limit  # the daily swing is not reserved
     assert b.evidence.policy == "burstable" and b.evidence.quantile_used.startswith("p")
     assert 0 < b.evidence.expected_memory_above_request <= 0.01
