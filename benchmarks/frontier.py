@@ -27,7 +27,7 @@ Node check: the requests of a split's window packed onto ``--node-size`` nodes (
 decreasing by memory, ``recommenders.nodecheck``) and the replay week played on that packing.
 
 Usage: python benchmarks/frontier.py [--quick] [--png-dir benchmarks/frontier] [--json PATH]
-Intermediate results are cached in /tmp/kubetune-frontier (delete it after changing kubetune).
+Intermediate results are cached in /tmp/kubetune-frontier (keyed by the right-sizing code and settings).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def metrics(cpu_req, mem_req, mem_lim, cpu, mem) -> dict[str, float]:
     """Replay metrics of one rule over stacked cases (arrays (cases,) and (cases, steps))."""
     h = STEP_S / 3600
     cr, mr, ml = (np.asarray(x, float)[:, None] for x in (cpu_req, mem_req, mem_lim))
-    cpu_alloc = np.nansum(np.fmax(cr, cpu)) * h
-    mem_alloc = np.nansum(np.fmax(mr, mem)) * h / GIB
+    cpu_alloc = np.nansum(np.maximum(cr, cpu)) * h  # per sample present (NaN = no sample, not billed)
+    mem_alloc = np.nansum(np.maximum(mr, mem)) * h / GIB
     above = np.nan_to_num(mem > ml)
     starts = above.astype(bool) & ~np.c_[np.zeros((len(ml), 1), bool), above[:, :-1].astype(bool)]
     return {
@@ -178,7 +178,8 @@ def kubetune_rules(snapshot, rows: np.ndarray, vms: list[str], day: int, start, 
 
     replay = _sibling("replay")
     names = [vms[i] for i in rows]
-    key = hashlib.sha1(json.dumps([names, day]).encode()).hexdigest()[:10]
+    code = b"".join((HERE.parent / "recommenders" / f).read_bytes() for f in ("rightsizing.py", "policy.py", "nodecheck.py"))
+    key = hashlib.sha1(json.dumps([names, day]).encode() + code).hexdigest()[:10]  # stale after a code change
     cut = start + timedelta(days=day + TRAIN_DAYS)
     train = None
     out = {}
@@ -205,7 +206,9 @@ def kubetune_rules(snapshot, rows: np.ndarray, vms: list[str], day: int, start, 
 SETTINGS: list[tuple[str, dict]] = [
     ("guaranteed (default)", {}),
     ("burstable", {"memory_policy": "burstable"}),
-    *[(f"guaranteed risk={r:g}", {"risk": r, "max_risk": 0.3}) for r in (0.01, 0.02, 0.10)],
+    *[(f"guaranteed risk={r:g}", {"risk": r, "max_risk": 0.3}) for r in (0.01, 0.02, 0.06, 0.07, 0.08, 0.10)],
+    ("guaranteed memory floor 100Mi", {"memory_floor": 100 * MIB}),
+    ("guaranteed headroom 100Mi", {"memory_headroom": 100 * MIB}),
     *[(f"guaranteed drift+recency risk={r:g}", {"risk": r, "use_drift": True, "half_life_hours": 72.0})
       for r in (0.01, 0.02, 0.05)],
     ("guaranteed cluster risk=0.05", {"risk_mode": "cluster", "max_risk": 0.3}),

@@ -542,7 +542,7 @@ def _node_size(text: str) -> tuple[int, float]:
     mem, sep, cpu = text.replace(",", "/").partition("/")
     try:
         out = parse_memory(mem.strip()), parse_cpu(cpu.strip())
-    except (ValueError, ArithmeticError):
+    except (ValueError, ArithmeticError, InputError):
         out = None
     if not sep or out is None or out[0] <= 0 or out[1] <= 0:
         raise InputError(f"--node-size must be MEMORY/CPU such as 64Gi/16, got {text!r}.")
@@ -573,8 +573,8 @@ def recommend(
     kind: Annotated[list[str] | None, typer.Option(
         "--kind", help="Only these recommenders: rightsize, gpu, spot (repeat or comma-separate; default all).")] = None,
     risk: Annotated[float, typer.Option(
-        help="Accepted share of pod-hours with CPU demand above request (0.02 = 2%), calibrated out of sample.",
-        rich_help_panel="Policy")] = 0.02,
+        help="Accepted share of pod-hours with CPU demand above request (0.06 = 6%), calibrated out of sample.",
+        rich_help_panel="Policy")] = 0.06,
     risk_mode: Annotated[RiskMode, typer.Option(
         help="workload: every container within --risk (bounds how far demand exceeds requests); cluster: spend "
              "--risk where it saves the most cores (no container above --max-risk; fewer cores, bigger shortfalls "

@@ -40,7 +40,7 @@ class RightsizePolicy:
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
 
-    risk: float = 0.05
+    risk: float = 0.06
     risk_mode: str = "workload"
     max_risk: float = 0.10
     memory_risk: float = 0.01
