@@ -198,7 +198,7 @@ def run_node_check(snapshot: Snapshot, table: pl.DataFrame, node_memory: float, 
         pl.col("cpu_request").fill_null(0).sum().alias("today_cpu"),
     ).sort("namespace", "pod")
     use = pod_memory_matrix(snapshot, pods.select("namespace", "pod"))
-    req, check = check_and_raise(
+    _, check = check_and_raise(
         pods["req"].to_numpy().astype(float), np.maximum(pods["guaranteed"].to_numpy().astype(float),
                                                           pods["req"].to_numpy().astype(float)),
         pods["cpu"].to_numpy().astype(float), pods["today_mem"].to_numpy().astype(float),

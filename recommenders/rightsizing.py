@@ -38,10 +38,12 @@ from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
 from analyzer.units import format_cpu, format_memory
 from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
+from recommenders.memory_policy import MEM_LEVELS, burstable_requests, memory_request_grid, node_check
 from recommenders.patches import human_value
-from recommenders.policy import MIB, RightsizePolicy
+from recommenders.policy import RightsizePolicy
 from recommenders.rates import GIB, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
+from recommenders.rounding import round_cpu, round_memory
 
 WORKLOAD = ["namespace", "workload_kind", "workload"]
 KEY = [*WORKLOAD, "container"]
@@ -266,45 +268,6 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: fl
     )
 
 
-MEM_LEVELS = (0.9, 0.95, 0.975, 0.99, 0.995, 0.998, 0.999, 1.0)
-BURSTABLE_MIN_HOURS = 72.0
-
-
-def _memory_request_grid(u: pl.DataFrame) -> pl.DataFrame:
-    """Per container: quantiles of per-pod memory samples (the whole window: memory that was used
-    once is used again, a change point does not lower it) at MEM_LEVELS, and
-    how much memory use would have been above each level out of sample (fit on the first 70% of the
-    container's history, summed (use - level)+ and use on the last 30%): the burstable request's
-    calibration."""
-    mem = u.filter(pl.col("resource") == "memory")
-    t0, t1 = pl.col("timestamp").min().over(KEY), pl.col("timestamp").max().over(KEY)
-    mem = mem.with_columns((pl.col("timestamp") < t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_fit"))
-    grid = mem.group_by(KEY).agg(
-        *[pl.col("value").quantile(q, "higher").alias("m" + _qcol(q)) for q in MEM_LEVELS],
-        pl.col("value").min().alias("mem_min"))
-    fit = mem.filter(pl.col("_fit")).group_by(KEY).agg(
-        *[pl.col("value").quantile(q, "higher").alias("h" + _qcol(q)) for q in MEM_LEVELS])
-    held = mem.filter(~pl.col("_fit")).join(fit, on=KEY).group_by(KEY).agg(
-        pl.col("value").sum().alias("mheld_use"),
-        *[(pl.col("value") - pl.col("h" + _qcol(q))).clip(lower_bound=0).sum().alias("mx" + _qcol(q))
-          for q in MEM_LEVELS])
-    return _str_keys(grid.join(held, on=KEY, how="left"))
-
-
-def overcommit_by_level(grid: pl.DataFrame, own_weight: float) -> np.ndarray:
-    """(n, len(MEM_LEVELS)) calibrated memory above request / memory use at each level: each
-    container's own out-of-sample ratio blended with the pooled one (``own_weight`` of its own),
-    never rising with the level."""
-    use = grid["mheld_use"].fill_null(0).to_numpy().astype(float)
-    x = np.stack([grid["mx" + _qcol(q)].fill_null(0).to_numpy().astype(float) for q in MEM_LEVELS], axis=1) \
-        if grid.height else np.zeros((0, len(MEM_LEVELS)))
-    if not use.sum():
-        return np.tile(np.array([1 - q for q in MEM_LEVELS]), (grid.height, 1))
-    pooled = x.sum(axis=0) / use.sum()
-    own = np.where(use[:, None] > 0, x / np.maximum(use[:, None], 1.0), pooled[None, :])
-    return np.minimum.accumulate(own_weight * own + (1 - own_weight) * pooled[None, :], axis=1)
-
-
 def _forecast(series: SeriesSet | None, policy: RightsizePolicy) -> pl.DataFrame:
     """Per container: the forecaster's (``forecasting.forecast_snapshot``) peak and P95 over the next
     7 days for CPU and memory, for the evidence and as a memory floor (a forecast peak above the
@@ -346,20 +309,6 @@ def _hpa(snapshot: Snapshot) -> pl.DataFrame:
           .alias(f"hpa_{r}") for r in ("cpu", "memory")])
 
 
-# -- rounding (vectorised, always up) --------------------------------------------------------------
-
-def round_cpu(x: pl.Expr) -> pl.Expr:
-    step = pl.when(x < 0.1).then(0.005).when(x < 1).then(0.01).when(x < 4).then(0.05).otherwise(0.1)
-    return ((x / step - 1e-9).ceil() * step).round(4)
-
-
-def round_memory(x: pl.Expr) -> pl.Expr:
-    # fine steps: rounding up is paid for every hour (256Mi steps added ~1% to 8-64Gi containers)
-    step = (pl.when(x < GIB).then(4 * MIB).when(x < 8 * GIB).then(16 * MIB).when(x < 64 * GIB).then(64 * MIB)
-            .otherwise(256 * MIB)).cast(pl.Float64)
-    return ((x / step - 1e-9).ceil() * step).cast(pl.Int64)
-
-
 # -- the table ------------------------------------------------------------------------------------
 
 def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> pl.DataFrame:
@@ -398,7 +347,7 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
     mem = _memory_stats(u, policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
-    mem_grid = _memory_request_grid(u)
+    mem_grid = memory_request_grid(u, HOLDOUT)
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):
@@ -433,7 +382,7 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
     blim = pl.max_horizontal(peak * (1 + max(policy.burstable_limit_margin, policy.memory_margin)),
                              peak + float(policy.memory_headroom), pl.col("_mem_guaranteed"))
     table = table.with_columns(round_memory(blim).alias("_mem_burst_limit"))
-    table = _burstable(table, mem_grid, policy)
+    table = burstable_requests(table, mem_grid, policy)
     ratio = policy.cpu_limit_ratio
     cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
                  pl.when(pl.col("cpu_limit").is_not_null() & (pl.col("cpu_limit") < pl.col("proposed_cpu_request")))
@@ -444,68 +393,6 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
                  pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < base_limit))
                  .then(base_limit).otherwise(pl.col("memory_limit")))
     return table.with_columns(cpu_limit.alias("proposed_cpu_limit"), mem_limit.alias("proposed_memory_limit"))
-
-
-def _burstable(table: pl.DataFrame, grid: pl.DataFrame, policy: RightsizePolicy) -> pl.DataFrame:
-    """``proposed_memory_request``: the guaranteed value, or under the burstable policy the lowest
-    quantile level whose calibrated memory above request is within ``memory_overcommit`` (never
-    above the guaranteed value), with ``memory_fallback`` saying why a container stays guaranteed."""
-    table = table.join(grid, on=KEY, how="left")
-    n = table.height
-    over = overcommit_by_level(table, policy.own_risk_weight) if n else np.zeros((0, len(MEM_LEVELS)))
-    within = over <= policy.memory_overcommit
-    idx = np.where(within.any(axis=1), np.argmax(within, axis=1), len(MEM_LEVELS) - 1) if n else np.zeros(0, int)
-    values = table.select(["m" + _qcol(q) for q in MEM_LEVELS]).to_numpy().astype(float) if n else \
-        np.zeros((0, len(MEM_LEVELS)))
-    rows = np.arange(n)
-    table = table.with_columns(
-        pl.Series("memory_level", np.array(MEM_LEVELS)[idx] if n else np.zeros(0)),
-        pl.Series("memory_overcommit_risk", over[rows, idx] if n else np.zeros(0)),
-        pl.Series("_mem_q", values[rows, idx] if n else np.zeros(0)),
-    )
-    hours = pl.col("mem_hours").fill_null(0)
-    fallback = (pl.when(pl.lit(policy.memory_policy != "burstable")).then(None)
-                .when(pl.col("ooms") > 0).then(pl.lit("OOM-killed in the window"))
-                .when(pl.col("mem_peak").fill_null(0) <= 0).then(pl.lit("its memory use is all zero"))
-                .when(hours < max(BURSTABLE_MIN_HOURS, policy.min_history_hours)).then(
-                    pl.format("only {} h of memory history (a calibrated quantile needs {} h)", hours.round(1),
-                              pl.lit(max(BURSTABLE_MIN_HOURS, policy.min_history_hours))))
-                .when((pl.col("mem_peak") - pl.col("mem_min")) <= 0.01 * pl.col("mem_peak"))
-                .then(pl.lit("its memory use is constant"))
-                .when(pl.col("_mem_q").is_null() | pl.col("mheld_use").is_null())
-                .then(pl.lit("no out-of-sample history to calibrate a quantile on")))
-    table = table.with_columns(fallback.alias("memory_fallback"))
-    burst = pl.lit(policy.memory_policy == "burstable") & pl.col("memory_fallback").is_null()
-    request = round_memory(pl.max_horizontal(pl.col("_mem_q"), pl.lit(float(policy.memory_floor))))
-    return table.with_columns(
-        pl.when(burst).then(pl.min_horizontal(request, pl.col("_mem_guaranteed")))
-        .otherwise(pl.col("_mem_guaranteed")).alias("proposed_memory_request"),
-        burst.alias("memory_burstable"),
-    )
-
-
-def _node_check(snapshot: Snapshot, table: pl.DataFrame, policy: RightsizePolicy, out: RecommendationSet) -> pl.DataFrame:
-    """Burstable only: pack the new requests, replay the history, raise pods on nodes over
-    allocatable back to guaranteed (``recommenders.nodecheck``); the cluster note says what it found."""
-    if policy.memory_policy != "burstable":
-        return table.with_columns(pl.lit(False).alias("node_raised"), pl.lit(None, pl.String).alias("_node_note"))
-    from recommenders.nodecheck import node_size, run_node_check
-
-    mem, cpu, why = node_size(snapshot, float(policy.node_memory), policy.node_cpu)
-    table, check = run_node_check(snapshot, table, mem, cpu, policy.node_pressure_risk)
-    if check is None:
-        return table.with_columns(pl.lit(None, pl.String).alias("_node_note"))
-    if why:
-        out.notes.append(why[0].upper() + why[1:] + ".")
-    s = check.summary()
-    note = (f"node check: the new requests pack onto {check.nodes_after} node(s) of {mem / GIB:.1f} GiB / {cpu:g} cores "
-            f"(today's requests: {check.nodes_today}); replaying the history, {check.pressure_first:.2%} of node-time "
-            f"had memory use over allocatable at first, {check.pressure_after:.2%} after raising "
-            f"{s['pods_raised']} pod(s) to guaranteed (limit {policy.node_pressure_risk:.2%})")
-    out.notes.append(note[0].upper() + note[1:] + ".")
-    out.cluster_notes["node_check"] = {**s, "node_pressure_risk": policy.node_pressure_risk,
-                                       "node_size_from": "--node-size" if why else "snapshot nodes"}
-    return table.with_columns(pl.lit(note).alias("_node_note"))
 
 
 def proposed_requests(snapshot: Snapshot, **policy: Any) -> pl.DataFrame:
@@ -558,7 +445,7 @@ def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = N
     if table.is_empty():
         out.notes.append("The snapshot has no CPU or memory usage: nothing to right-size.")
         return out
-    table = _node_check(snapshot, table, policy, out)
+    table = node_check(snapshot, table, policy, out)
     if with_rates:
         rates = rates or workload_rates(snapshot)
         table = rates.attach(table)
@@ -729,4 +616,4 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
 
 
 __all__ = ["LEVELS", "MEM_LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources",
-           "overcommit_by_level", "proposed_requests", "recommend_rightsizing", "requests_frame", "sizing_table"]
+           "proposed_requests", "recommend_rightsizing", "requests_frame", "sizing_table"]
