@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         files = write_patches(result, Path(tmp) / "patches")
-        print(f"write_patches: {len(files):,} patches in {time.perf_counter() - t:.1f} s")
+        print(f"write_patches: {len(files.files):,} patches in {time.perf_counter() - t:.1f} s")
     return 0
 
 

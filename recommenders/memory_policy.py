@@ -70,10 +70,15 @@ def overcommit_by_level(grid: pl.DataFrame, own_weight: float) -> np.ndarray:
     return np.minimum.accumulate(own_weight * own + (1 - own_weight) * pooled[None, :], axis=1)
 
 
-def burstable_requests(table: pl.DataFrame, grid: pl.DataFrame, policy: RightsizePolicy) -> pl.DataFrame:
+def burstable_requests(table: pl.DataFrame, grid: pl.DataFrame | None, policy: RightsizePolicy) -> pl.DataFrame:
     """``proposed_memory_request``: the guaranteed value, or under the burstable policy the lowest
     quantile level whose calibrated memory above request is within ``memory_overcommit`` (never
     above the guaranteed value), with ``memory_fallback`` saying why a container stays guaranteed."""
+    if grid is None or policy.memory_policy != "burstable":  # guaranteed: no quantile grid needed
+        return table.with_columns(
+            pl.lit(None, pl.Float64).alias("memory_level"), pl.lit(None, pl.Float64).alias("memory_overcommit_risk"),
+            pl.lit(None, pl.String).alias("memory_fallback"), pl.col("_mem_guaranteed").alias("proposed_memory_request"),
+            pl.lit(False).alias("memory_burstable"))
     table = table.join(grid, on=KEY, how="left")
     n = table.height
     over = overcommit_by_level(table, policy.own_risk_weight) if n else np.zeros((0, len(MEM_LEVELS)))
@@ -125,7 +130,9 @@ def node_check(snapshot: Snapshot, table: pl.DataFrame, policy: RightsizePolicy,
     note = (f"node check: the new requests pack onto {check.nodes_after} node(s) of {mem / GIB:.1f} GiB / {cpu:g} cores "
             f"(today's requests: {check.nodes_today}); replaying the history, {check.pressure_first:.2%} of node-time "
             f"had memory use over allocatable at first, {check.pressure_after:.2%} after raising "
-            f"{s['pods_raised']} pod(s) to guaranteed (limit {policy.node_pressure_risk:.2%})")
+            f"{s['pods_raised']} pod(s) to guaranteed (limit {policy.node_pressure_risk:.2%})"
+            + (f"; {check.oversized} pod(s) need more memory than one node and were sized guaranteed, not packed"
+               if check.oversized else ""))
     out.notes.append(note[0].upper() + note[1:] + ".")
     out.cluster_notes["node_check"] = {**s, "node_pressure_risk": policy.node_pressure_risk,
                                        "node_size_from": "--node-size" if why else "snapshot nodes"}

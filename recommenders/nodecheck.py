@@ -33,7 +33,8 @@ GIB = 2**30
 
 
 def pack(memory: np.ndarray, cpu: np.ndarray, node_memory: float, node_cpu: float) -> np.ndarray:
-    """Node index per pod: first-fit decreasing by memory request (ties by CPU), both must fit."""
+    """Node index per pod: first-fit decreasing by memory request (ties by CPU), both must fit (a pod
+    bigger than a node gets a node of its own)."""
     n = len(memory)
     node = np.full(n, -1, dtype=np.int64)
     if n == 0:
@@ -93,13 +94,14 @@ class NodeCheck:
     node_memory: float
     node_cpu: float
     rounds: int
+    oversized: int = 0  # pods whose guaranteed memory is bigger than a node: not packed
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, float | int]:
         return {"nodes_today": self.nodes_today, "nodes_after": self.nodes_after,
                 "node_pressure_first": self.pressure_first, "node_pressure": self.pressure_after,
                 "pods_raised": int(self.raised.sum()), "node_memory_bytes": self.node_memory,
-                "node_cpu_cores": self.node_cpu, "rounds": self.rounds}
+                "node_cpu_cores": self.node_cpu, "rounds": self.rounds, "pods_bigger_than_a_node": self.oversized}
 
 
 def check_and_raise(request: np.ndarray, guaranteed: np.ndarray, cpu: np.ndarray, today_memory: np.ndarray,
@@ -108,29 +110,39 @@ def check_and_raise(request: np.ndarray, guaranteed: np.ndarray, cpu: np.ndarray
     """Per pod memory requests after the check (``request`` raised to ``guaranteed`` on nodes that
     were over allocatable, repacked, until the share of node-steps over is within ``risk``)."""
     req = np.minimum(request.astype(float), guaranteed)
-    raised = np.zeros(len(req), dtype=bool)
+    # a pod whose guaranteed memory exceeds a node needs a bigger node type whatever its request:
+    # guaranteed, not packed, counted apart
+    oversized = guaranteed > node_memory
+    raised = oversized & (req < guaranteed)
+    req[oversized] = guaranteed[oversized]
+    fit = np.flatnonzero(~oversized)
     first = None
     rounds = 0
     for rounds in range(1, max_rounds + 1):
-        node = pack(req, cpu, node_memory, node_cpu)
-        over, steps = node_pressure(node, use, node_memory)
+        node = np.full(len(req), -1, dtype=np.int64)
+        node[fit] = pack(req[fit], cpu[fit], node_memory, node_cpu)
+        over, steps = node_pressure(node[fit], use[fit], node_memory)
         share = float(over.sum() / steps.sum()) if steps.sum() else 0.0
         first = share if first is None else first
         if share <= risk:
             break
-        hot = np.isin(node, np.flatnonzero(over > 0)) & (req < guaranteed)
+        hot = np.isin(node, np.flatnonzero(over > 0)) & (req < guaranteed) & ~oversized
         if not hot.any():
             break
         req[hot], raised[hot] = guaranteed[hot], True
     else:  # rounds exhausted: every pod at its guaranteed value never overflows on its own history
         req = guaranteed.astype(float).copy()
         raised |= request < guaranteed
-        node = pack(req, cpu, node_memory, node_cpu)
-        over, steps = node_pressure(node, use, node_memory)
+        node[fit] = pack(req[fit], cpu[fit], node_memory, node_cpu)
+        over, steps = node_pressure(node[fit], use[fit], node_memory)
         share = float(over.sum() / steps.sum()) if steps.sum() else 0.0
-    nodes_today = int(pack(today_memory, today_cpu, node_memory, node_cpu).max() + 1) if len(req) else 0
-    nodes_after = int(node.max() + 1) if len(req) else 0
-    return req, NodeCheck(nodes_today, nodes_after, first or 0.0, share, raised, node_memory, node_cpu, rounds)
+    today_fit = np.flatnonzero(today_memory[fit] <= node_memory) if len(fit) else fit
+    nodes_today = int(pack(today_memory[fit][today_fit], today_cpu[fit][today_fit], node_memory, node_cpu).max() + 1) \
+        if len(today_fit) else 0
+    nodes_after = int(node[fit].max() + 1) if len(fit) else 0
+    check = NodeCheck(nodes_today, nodes_after, first or 0.0, share, raised, node_memory, node_cpu, rounds)
+    check.oversized = int(oversized.sum())
+    return req, check
 
 
 # -- from a snapshot ------------------------------------------------------------------------------

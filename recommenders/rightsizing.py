@@ -347,7 +347,7 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
     mem = _memory_stats(u, policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
-    mem_grid = memory_request_grid(u, HOLDOUT)
+    mem_grid = memory_request_grid(u, HOLDOUT) if policy.memory_policy == "burstable" else None
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recommenders.nodecheck import check_and_raise, node_pressure, pack
 from recommenders.policy import MIB, RightsizePolicy
@@ -86,3 +88,34 @@ def test_check_raises_pods_on_overflowing_nodes_until_within_risk():
     assert check.pressure_first > 0.1  # all three packed on one node: 9 + 2 + 2 > 10 at every spike
     assert check.pressure_after <= 0.001 and (out <= guaranteed).all() and (out >= req).all()
     assert check.nodes_after >= 2 and check.raised.any()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mem_gib=st.floats(0.05, 16.0), spike=st.floats(1.0, 3.0), ooms=st.booleans(), limit_ratio=st.floats(0.3, 3.0),
+       keep=st.booleans(), node_gib=st.floats(0.5, 64.0), seed=st.integers(0, 1000))
+def test_property_burstable_never_limit_below_peak_nor_request_above_limit(mem_gib, spike, ooms, limit_ratio, keep,
+                                                                          node_gib, seed):
+    r = np.random.default_rng(seed)
+
+    def mem(n):
+        m = mem_gib * GIB * (1 + 0.2 * np.sin(np.arange(n) / 20) + 0.05 * r.standard_normal(n)).clip(0.3)
+        m[r.integers(0, n)] *= spike
+        return m
+
+    limit = int(mem_gib * GIB * limit_ratio)
+    snap = build([{"name": "p", "cpu": rng_series(seed, 0.5, 0.1), "memory": mem, "cpu_request": 0.5,
+                   "memory_request": limit, "memory_limit": limit, "ooms": [100, 200] if ooms else []},
+                  {"name": "q", "cpu": rng_series(seed + 1, 0.5, 0.1), "memory": mem, "cpu_request": 0.5,
+                   "memory_request": limit, "memory_limit": limit}], days=3.5, nodes=False)
+    policy = RightsizePolicy(memory_policy="burstable", memory_limit="keep" if keep else "request",
+                             node_memory=int(node_gib * GIB), node_cpu=4.0)
+    res = recommend_rightsizing(snap, policy)
+    assert res.cluster_notes["node_check"]["node_pressure"] <= 0.001
+    for rec in res.recommendations:
+        if rec.resource != "memory":
+            continue
+        peak = snap.usage.filter((pl.col("resource") == "memory") & (pl.col("workload") == rec.target.workload))[
+            "value"].max()
+        assert rec.proposed_limit >= peak and rec.proposed_request <= rec.proposed_limit
+        if ooms and rec.target.workload == "p":
+            assert rec.proposed_request >= limit and rec.evidence.policy == "guaranteed"
