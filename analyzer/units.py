@@ -14,6 +14,9 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from analyzer.errors import InputError
 
+MIB = 2**20  # bytes in a mebibyte (Kubernetes "Mi")
+GIB = 2**30  # bytes in a gibibyte (Kubernetes "Gi")
+
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
     "n": Decimal("1e-9"),
@@ -137,3 +140,14 @@ def format_duration(seconds: float) -> str:
         if s >= size and s % size == 0:
             return f"{s // size}{suffix}"
     return f"{s}s"
+
+
+def human_value(resource: str, v: float | None, missing: str = "unset") -> str:
+    """A base-unit value as people write it: ``250m``, ``512Mi``, ``2`` (devices)."""
+    if v is None:
+        return missing
+    if resource == "cpu":
+        return format_cpu(v)
+    if resource == "memory":
+        return format_memory(v)
+    return f"{v:g}"

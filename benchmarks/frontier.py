@@ -45,12 +45,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from analyzer.units import GIB, MIB
+
 HERE = Path(__file__).resolve().parent
 CACHE = Path(tempfile.gettempdir()) / "kubetune-frontier"
 STEP_S = 300
 DAY = 86_400 // STEP_S
 TRAIN_DAYS, REPLAY_DAYS = 14, 7
-GIB, MIB = 2**30, 2**20
 CPU_USD, GIB_USD = 0.0316, 0.00424
 SPLITS = {"dev": (range(1, 126), (0, 4)), "held-out VMs": (range(126, 251), (0, 4)),
           "held-out VMs + time": (range(126, 251), (8,))}

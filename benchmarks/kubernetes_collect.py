@@ -4,7 +4,7 @@ Generates a cluster as genuine API objects (pods with status, managedFields, pro
 volume mounts, so a pod is ~5 KB of JSON as on a real server): 500 nodes (Karpenter
 on-demand/spot, GPU), Deployments with their ReplicaSets (some with an istio sidecar), an
 Argo Rollout, StatefulSets, CronJobs with their Jobs, two DaemonSets on every node, HPAs and
-PDBs. The loopback API server (``tests/kube_api_server.py``) serves them from a child process,
+PDBs. The loopback API server (``tests/support/kube_api_server.py``) serves them from a child process,
 paged at 500 per request, and ``collect_kubernetes`` reads and resolves everything through the
 real ``kubernetes`` client. Reported: wall time split into HTTP+JSON and frame building,
 requests, the collecting process's peak RSS, and the same pod list read through the client's model classes
@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.kube_api_server import start_process_from, write_kubeconfig
-from tests.kube_fixtures import meta
+from tests.support.kube_api_server import start_process_from, write_kubeconfig
+from tests.support.kube_fixtures import meta
 
 T0 = "2026-11-01T00:00:00Z"
 TARGET_SECONDS = 20.0
@@ -325,7 +325,8 @@ def compare_models(config) -> dict:
     """The pod list read through the client's model classes vs raw JSON (same pages)."""
     from kubernetes import client as k8s
 
-    from analyzer.collectors.kube_api import connect, loads
+    from analyzer.collectors.kube_api import connect
+    from analyzer.manifests import loads
 
     conn = connect(config)
     core = k8s.CoreV1Api(conn.api_client)

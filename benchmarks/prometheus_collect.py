@@ -37,7 +37,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.prometheus_server import block_samples, need, start_prometheus
+from tests.support.prometheus_server import block_samples, need, start_prometheus
 
 DAY = 86400
 T0 = 1_793_491_200  # 2026-11-01T00:00:00Z, a multiple of 300

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer.collectors.kubernetes import parse_objects
 from analyzer.errors import InputError
+from analyzer.manifests import parse_objects
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 Order = dict[str, list[str]]

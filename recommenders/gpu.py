@@ -28,16 +28,16 @@ from recommenders.mig import (
 )
 from recommenders.rates import WORKLOAD, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
+from analyzer.units import GIB, MIB
 
 KEY = [*WORKLOAD, "container"]
 GPU = "nvidia.com/gpu"
 SHARED = "nvidia.com/gpu.shared"  # what time-slicing advertises with renameByDefault: true
 MIG_PREFIX = "nvidia.com/mig-"
 REMOVE_MAX_BUSY = 0.01  # "uses none": DCGM busy never above 1% ...
-REMOVE_MAX_FB = 128 * 2**20  # ... and no CUDA context worth the name (a context alone takes ~300 MiB)
+REMOVE_MAX_FB = 128 * MIB  # ... and no CUDA context worth the name (a context alone takes ~300 MiB)
 MAX_TIME_SLICES = 10  # the device plugin's documented example; more replicas only add contention
 FULL_HISTORY_HOURS = 168.0  # a week of history = full confidence
-MIB, GIB = 2**20, 2**30
 DEVICE_PLUGIN_NAMESPACE = "gpu-operator"
 
 

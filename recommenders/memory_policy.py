@@ -15,8 +15,8 @@ import numpy as np
 import polars as pl
 
 from analyzer.snapshot import Snapshot
+from analyzer.units import GIB
 from recommenders.policy import RightsizePolicy
-from recommenders.rates import GIB
 from recommenders.record import RecommendationSet
 from recommenders.rounding import round_memory
 

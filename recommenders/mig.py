@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
+from analyzer.units import GIB
 
-GIB = 2**30
 COMPUTE_SLICES = 7
 MEMORY_SLICES = 8
 USABLE_FRACTION = 0.9  # of the nominal "<n>gb" in the profile name, in GiB

@@ -27,9 +27,9 @@ import numpy as np
 import polars as pl
 
 from analyzer.snapshot import Snapshot
+from analyzer.units import GIB
 
 KEY = ["namespace", "workload_kind", "workload", "container"]
-GIB = 2**30
 
 
 def pack(memory: np.ndarray, cpu: np.ndarray, node_memory: float, node_cpu: float) -> np.ndarray:

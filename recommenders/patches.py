@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from analyzer.atomic import atomic_directory
-from analyzer.units import format_cpu, format_memory
+from analyzer.units import human_value
 from recommenders.base_manifests import BaseManifests, read_base, resolve_base
 from recommenders.record import Recommendation, RecommendationSet
 
@@ -56,17 +56,6 @@ def merge_fragments(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def human_value(resource: str, v: float | None, missing: str = "unset") -> str:
-    """A base-unit value as people write it: ``250m``, ``512Mi``, ``2`` (devices)."""
-    if v is None:
-        return missing
-    if resource == "cpu":
-        return format_cpu(v)
-    if resource == "memory":
-        return format_memory(v)
-    return f"{v:g}"
 
 
 def _comment(recs: list[Recommendation]) -> str:

@@ -23,9 +23,9 @@ import math
 from datetime import datetime, timedelta
 
 import polars as pl
+from analyzer.units import MIB
 
 KEY = ["namespace", "workload_kind", "workload", "container"]
-MIB = 2**20
 DAY_US = 86_400 * 1_000_000
 
 # Robusta KRR `simple` strategy (robusta_krr/strategies/simple.py, v1.29 defaults).

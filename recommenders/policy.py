@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from analyzer.errors import InputError
+from analyzer.units import MIB
 
-MIB = 2**20
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import polars as pl
 
 from analyzer.cost import HOURS_PER_MONTH, CostResult, PriceBook, analyze_cost, load_pricing
 from analyzer.snapshot import Snapshot
+from analyzer.units import GIB
 
 WORKLOAD = ["namespace", "workload_kind", "workload"]
-GIB = float(2**30)
 FALLBACK_BASIS = "fallback on-demand rates (the snapshot has no priced nodes)"
 
 

@@ -29,9 +29,9 @@ containers.
 from __future__ import annotations
 
 import polars as pl
+from analyzer.units import GIB
 
 KEY = ["namespace", "workload_kind", "workload", "container"]
-GIB = 2**30
 CPU_USD_PER_CORE_HOUR = 0.0316  # OpenCost configs/default.json CPU 0.031611
 RAM_USD_PER_GIB_HOUR = 0.00424  # OpenCost configs/default.json RAM 0.004237
 VALUES = ["cpu_request", "cpu_limit", "memory_request", "memory_limit"]

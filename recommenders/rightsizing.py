@@ -36,12 +36,11 @@ import polars as pl
 
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
-from analyzer.units import format_cpu, format_memory
+from analyzer.units import GIB, format_cpu, format_memory, human_value
 from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
 from recommenders.memory_policy import MEM_LEVELS, burstable_requests, memory_request_grid, node_check
-from recommenders.patches import human_value
 from recommenders.policy import RightsizePolicy
-from recommenders.rates import GIB, WorkloadRates, workload_rates
+from recommenders.rates import WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
 from recommenders.rounding import round_cpu, round_memory
 

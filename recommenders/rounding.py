@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from recommenders.policy import MIB
-from recommenders.rates import GIB
+from analyzer.units import GIB, MIB
 
 
 def round_cpu(x: pl.Expr) -> pl.Expr:

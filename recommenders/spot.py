@@ -39,10 +39,13 @@ from typing import Any
 import polars as pl
 
 from analyzer.cost import HOURS_PER_MONTH, PriceBook, load_pricing
-from analyzer.simulator.kube_objects import parse_affinity
+from analyzer.kube import SPOT_PLATFORMS, parse_affinity
+from analyzer.kube import SpotPlatform as Platform
 from analyzer.snapshot import Snapshot
-from recommenders.rates import GIB, WORKLOAD, WorkloadRates, workload_rates
+from analyzer.units import GIB
+from recommenders.rates import WORKLOAD, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
+
 
 SPOT_ANNOTATION = "kubetune.io/spot"
 KUBECOST_READY = "spot.kubecost.com/spot-ready"
@@ -59,29 +62,8 @@ GENERIC_LABELS = ("kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/
 CONTROLLERS = ("Deployment", "Rollout", "StatefulSet", "CronJob")
 
 
-@dataclass(frozen=True)
-class Platform:
-    """How a platform marks spot nodes: the label (and value) to select them, taints to tolerate."""
-
-    name: str
-    provider: str
-    key: str
-    value: str
-    taints: tuple[tuple[str, str | None, str], ...] = ()
-
-
-# docs/domain-reference.md section 6; order = preference when several labels are present.
-PLATFORMS: dict[str, Platform] = {
-    "karpenter": Platform("Karpenter", "aws", "karpenter.sh/capacity-type", "spot"),
-    "eks": Platform("EKS managed node groups", "aws", "eks.amazonaws.com/capacityType", "SPOT"),
-    "gke": Platform("GKE", "gcp", "cloud.google.com/gke-spot", "true"),
-    "gke-preemptible": Platform("GKE (preemptible VMs)", "gcp", "cloud.google.com/gke-preemptible", "true"),
-    "aks": Platform("AKS", "azure", "kubernetes.azure.com/scalesetpriority", "spot",
-                    (("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"),)),
-    "lifecycle": Platform("self-managed (lifecycle label)", "aws", "lifecycle", "Ec2Spot"),
-    "node-lifecycle": Platform("self-managed (node.kubernetes.io/lifecycle)", "unknown",
-                               "node.kubernetes.io/lifecycle", "spot"),
-}
+# docs/domain-reference.md section 6 (the table lives in analyzer.kube); order = preference.
+PLATFORMS: dict[str, Platform] = SPOT_PLATFORMS
 DEFAULT_PLATFORM = {"aws": "karpenter", "gcp": "gke", "azure": "aks"}
 
 # (risk, words): the risk figure is a monthly interruption probability per node, the only published

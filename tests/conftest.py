@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_server import Server, backfill, block_samples, need, start_prometheus, start_victoria, tool
+from tests.support.prometheus_server import Server, backfill, block_samples, need, start_prometheus, start_victoria, tool
 
 SIM = {"workloads": 20, "days": 2, "step_seconds": 300, "seed": 3}
 

@@ -16,7 +16,7 @@ from analyzer.errors import InputError
 from analyzer.simulator.kube_objects import kube_lists
 from recommenders.base_manifests import read_base, resolve_base
 from recommenders.patches import pod_spec_path, write_patches
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.support.cli_helpers import assert_clean_error, run_cli
 
 KUBECTL = shutil.which("kubectl")
 LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.cli_helpers import assert_clean_error, run_cli
-from tests.tiny import tiny_snapshot
+from tests.support.cli_helpers import assert_clean_error, run_cli
+from tests.support.tiny import tiny_snapshot
 
 COMMANDS = ["simulate", "import", "collect", "info", "report", "cost", "forecast", "recommend", "pr", "dashboard"]
 

@@ -9,7 +9,7 @@ import polars as pl
 import polars.testing
 
 from analyzer.snapshot import load_snapshot
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.support.cli_helpers import assert_clean_error, run_cli
 
 
 def _window(truth):

@@ -1,7 +1,7 @@
 """Exporter renderings of a Snapshot: OpenMetrics text (cAdvisor, kube-state-metrics, DCGM, OpenCost)
 backfilled by the real promtool, and Kubernetes API objects validated against the OpenAPI schemas.
 
-Two inputs: the hand-made ``tests.exporter_snapshot.small_cluster()`` (exact, readable) and
+Two inputs: the hand-made ``tests.support.exporter_snapshot.small_cluster()`` (exact, readable) and
 ``simulate(workloads=20, days=2)`` (the simulator's whole archetype mix).
 """
 
@@ -24,7 +24,7 @@ from analyzer.simulator.kube_objects import RESOURCES, kube_lists, kubectl_list,
 from analyzer.simulator.openmetrics import write_openmetrics
 from analyzer.snapshot import Snapshot
 from analyzer.units import parse_count, parse_cpu, parse_memory
-from tests.exporter_snapshot import (
+from tests.support.exporter_snapshot import (
     CPU_NODE,
     GPU_NODE,
     NIGHTLY_POD,

@@ -9,7 +9,7 @@ from analyzer.collectors.files import import_files
 from analyzer.errors import InputError
 from analyzer.snapshot import frames_equal, load_snapshot
 from analyzer.units import format_cpu, format_memory
-from tests.tiny import STEP, tiny_snapshot
+from tests.support.tiny import STEP, tiny_snapshot
 
 USAGE_COLS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "value", "device"]
 

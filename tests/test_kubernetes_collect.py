@@ -1,7 +1,7 @@
 """The Kubernetes API collector against the loopback API server: frames, owners, paging, read-only.
 
-The real ``kubernetes`` client talks HTTP to ``tests.kube_api_server`` through a generated
-kubeconfig; the objects are the hand-written cluster of ``tests.kube_fixtures``.
+The real ``kubernetes`` client talks HTTP to ``tests.support.kube_api_server`` through a generated
+kubeconfig; the objects are the hand-written cluster of ``tests.support.kube_fixtures``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from analyzer.collectors.kube_specs import KINDS
+from analyzer.collectors.kube_fields import KINDS
 from analyzer.collectors.kubernetes import KubeConfig, collect_kubernetes
 from analyzer.schema import FRAMES
-from tests import kube_fixtures as F
-from tests.kube_api_server import KubeAPIServer, write_kubeconfig
+from tests.support import kube_fixtures as F
+from tests.support.kube_api_server import KubeAPIServer, write_kubeconfig
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MI, GI = 2**20, 2**30

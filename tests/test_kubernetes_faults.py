@@ -20,8 +20,8 @@ import pytest
 from analyzer.collectors.kube_api import KubeAPI, connect
 from analyzer.collectors.kubernetes import KubeConfig, collect_kubernetes
 from analyzer.errors import InputError, KubetuneError
-from tests import kube_fixtures as F
-from tests.kube_api_server import Faults, KubeAPIServer, write_kubeconfig
+from tests.support import kube_fixtures as F
+from tests.support.kube_api_server import Faults, KubeAPIServer, write_kubeconfig
 
 TOKEN = "kt-SECRET-7f3a9c1e5b2d4f6a8c0e-token"
 FAST = {"retries": 1, "backoff": 0.01, "timeout": (2.0, 2.0)}
@@ -324,6 +324,7 @@ def test_410_on_a_first_page_is_an_error(server, faults, kubeconfig, monkeypatch
         raise kube_api.Gone("")
     monkeypatch.setattr(kube_api.KubeAPI, "_request", gone)
     api = kube_api.KubeAPI(KubeConfig(kubeconfig=kubeconfig))
-    from analyzer.collectors.kube_specs import BY_RESOURCE, SpecBuilder
+    from analyzer.collectors.kube_fields import BY_RESOURCE
+    from analyzer.collectors.kube_specs import SpecBuilder
     with pytest.raises(KubetuneError, match="answered 410 Gone to GET /api/v1/pods"):
         api.read_kind(BY_RESOURCE["pods"], SpecBuilder())

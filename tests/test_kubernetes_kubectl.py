@@ -12,8 +12,8 @@ from analyzer.collectors.kubernetes import KubeConfig, collect_from_kubectl, col
 from analyzer.errors import InputError
 from analyzer.schema import FRAMES
 from analyzer.snapshot import frames_equal
-from tests import kube_fixtures as F
-from tests.kube_api_server import RESOURCES, KubeAPIServer, items_by_resource, write_kubeconfig
+from tests.support import kube_fixtures as F
+from tests.support.kube_api_server import RESOURCES, KubeAPIServer, items_by_resource, write_kubeconfig
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 
 from analyzer.collectors.kubernetes import collect_from_kubectl, merge_specs
 from analyzer.snapshot import Manifest, Snapshot, load_snapshot
-from tests import kube_fixtures as F
+from tests.support import kube_fixtures as F
 
 START = datetime(2026, 11, 22, tzinfo=UTC)
 END = START + timedelta(hours=1)

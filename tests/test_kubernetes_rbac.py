@@ -10,9 +10,9 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes_validate.utils import ValidationError
 
-from analyzer.collectors.kube_specs import KINDS
-from tests import kube_fixtures as F
-from tests.kube_api_server import KubeAPIServer
+from analyzer.collectors.kube_fields import KINDS
+from tests.support import kube_fixtures as F
+from tests.support.kube_api_server import KubeAPIServer
 
 RBAC = Path(__file__).resolve().parent.parent / "deploy" / "rbac.yaml"
 K8S_VERSION = "1.33"

@@ -20,7 +20,7 @@ from analyzer.collectors.kubernetes import KubeConfig, collect_from_kubectl, col
 from analyzer.schema import FRAMES
 from analyzer.simulator import simulate
 from analyzer.snapshot import frames_equal
-from tests.kube_api_server import KubeAPIServer, write_kubeconfig
+from tests.support.kube_api_server import KubeAPIServer, write_kubeconfig
 
 kube_objects = pytest.importorskip("analyzer.simulator.kube_objects")
 

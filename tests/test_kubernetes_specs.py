@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.collectors.kube_specs import (
-    SpecBuilder,
-    _guess_from_hash,
-    affinity_summary,
-    capacity_type,
-    provider_of,
-    selector_matches,
-)
+from analyzer.collectors.kube_fields import guess_from_hash
+from analyzer.collectors.kube_specs import SpecBuilder
+from analyzer.kube import affinity_summary, capacity_type, provider_of, selector_matches
 
 
 @pytest.mark.parametrize(("labels", "expect"), [
@@ -82,9 +77,9 @@ def test_affinity_summary():
 
 
 def test_guess_owner_from_template_hash():
-    assert _guess_from_hash("web-5d9f8b7c6d", "5d9f8b7c6d", None) == ("Deployment", "web")
-    assert _guess_from_hash("api-6c8d9e7f5b", None, "6c8d9e7f5b") == ("Rollout", "api")
-    assert _guess_from_hash("orphan", None, None) == ("ReplicaSet", "orphan")
+    assert guess_from_hash("web-5d9f8b7c6d", "5d9f8b7c6d", None) == ("Deployment", "web")
+    assert guess_from_hash("api-6c8d9e7f5b", None, "6c8d9e7f5b") == ("Rollout", "api")
+    assert guess_from_hash("orphan", None, None) == ("ReplicaSet", "orphan")
 
 
 def test_relisting_a_kind_forgets_its_first_attempt():

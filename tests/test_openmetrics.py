@@ -11,7 +11,7 @@ import pytest
 
 from analyzer.simulator import simulate
 from analyzer.simulator.openmetrics import write_openmetrics
-from tests.prometheus_server import need
+from tests.support.prometheus_server import need
 
 SIM = {"workloads": 18, "days": 0.5, "step_seconds": 600, "seed": 4}
 LINE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)\{(.*)\} (\S+) (\d+)$')

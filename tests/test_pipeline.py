@@ -9,7 +9,7 @@ import polars as pl
 from analyzer.paths import sample_snapshot_dir
 from analyzer.simulator import simulate
 from analyzer.snapshot import frames_equal, load_snapshot
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.support.cli_helpers import assert_clean_error, run_cli
 
 
 def test_simulate_cli_writes_the_same_snapshot_as_the_library(tmp_path):

@@ -214,7 +214,7 @@ def test_workloads_and_autoscalers(prom_cluster, collected):
 
 def test_namespace_labels(prom_cluster, collected):
     """kube_namespace_labels: well-known keys come back as written, others as KSM sanitized them."""
-    from analyzer.collectors.prometheus import KNOWN_NODE_LABELS
+    from analyzer.kube import KNOWN_NODE_LABELS
 
     def labels(df: pl.DataFrame, sanitize: bool) -> dict:
         out = {}

@@ -17,8 +17,8 @@ import pytest
 
 from analyzer.collectors.prometheus import PrometheusClient, PrometheusConfig, collect_prometheus
 from analyzer.errors import InputError, KubetuneError
-from tests.fault_proxy import Fault, FaultProxy
-from tests.prometheus_server import free_port
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.prometheus_server import free_port
 
 TOKEN = "kt-test-token-5f0c2e9a77d14b"
 
@@ -245,7 +245,7 @@ def _iso(dt) -> str:
 
 
 def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, proxy, tmp_path):
-    from tests.cli_helpers import run_cli
+    from tests.support.cli_helpers import run_cli
 
     proxy.reset(Fault(RANGE, "drop"))
     m = prom_cluster.truth.manifest
@@ -263,7 +263,7 @@ def test_cli_collect_writes_a_snapshot_and_never_shows_the_token(prom_cluster, p
 
 
 def test_cli_collect_fault_is_one_line_nonzero_exit_and_no_output(prom_cluster, proxy, tmp_path):
-    from tests.cli_helpers import assert_clean_error, run_cli
+    from tests.support.cli_helpers import assert_clean_error, run_cli
 
     proxy.reset(Fault((RANGE, "container_memory"), "garbage"))
     m = prom_cluster.truth.manifest

@@ -251,7 +251,7 @@ def test_mig_bin_packing_releases_gpus():
 
 
 def test_no_gpu_containers_and_fallback_rates():
-    from tests.tiny import tiny_snapshot
+    from tests.support.tiny import tiny_snapshot
 
     rs = recommend_gpu(tiny_snapshot())  # one GPU container, one hour of history, no GPU model
     assert not rs.recommendations and [s.target.workload for s in rs.skipped] == ["infer"]

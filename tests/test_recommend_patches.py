@@ -14,7 +14,7 @@ import yaml
 
 from analyzer.simulator.kube_objects import kube_lists
 from recommenders.patches import merge_fragments, pod_spec_path, write_patches
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.support.cli_helpers import assert_clean_error, run_cli
 
 KUBECTL = shutil.which("kubectl")
 WORKLOAD_LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer.snapshot import Manifest, Snapshot
-from recommenders.policy import MIB, RightsizePolicy
+from analyzer.units import MIB
+from recommenders.policy import RightsizePolicy
 from recommenders.rightsizing import proposed_requests, recommend_rightsizing
 
 START = datetime(2026, 11, 2, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from analyzer.errors import SnapshotError
 from analyzer.schema import FRAMES, SCHEMA_VERSION, markdown
 from analyzer.snapshot import load_snapshot
-from tests.tiny import tiny_snapshot
+from tests.support.tiny import tiny_snapshot
 
 
 def test_round_trip_equal(tmp_path):

@@ -39,21 +39,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from analyzer.collectors.kube_specs import Kind, SpecBuilder
+from analyzer.collectors.kube_fields import Kind
+from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError, KubetuneError
-
-try:  # orjson is optional: measurably faster on 50 MB of pods, same result
-    import orjson
-
-    def loads(data: bytes) -> Any:
-        return orjson.loads(data)
-
-    JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
-except ImportError:  # pragma: no cover - depends on the environment
-    def loads(data: bytes) -> Any:
-        return json.loads(data)
-
-    JSON_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
+from analyzer.manifests import JSON_ERRORS, loads
 
 log = logging.getLogger("kubetune.kubernetes")
 

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
-from analyzer.collectors.kube_api import JSON_ERRORS, Forbidden, KubeAPI, KubeConfig, NotFound, Progress, loads
-from analyzer.collectors.kube_specs import BY_KIND, BY_RESOURCE, KINDS, Kind, SpecBuilder
+from analyzer.collectors.kube_api import Forbidden, KubeAPI, KubeConfig, NotFound, Progress
+from analyzer.collectors.kube_fields import BY_KIND, BY_RESOURCE, KINDS, Kind
+from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError
+from analyzer.manifests import parse_objects
 from analyzer.schema import FRAMES, KEYS
 from analyzer.snapshot import Manifest, Snapshot
 
@@ -177,67 +178,6 @@ def _file_items(path: Path) -> list[Any]:
     except OSError as exc:
         raise InputError(f"{path} cannot be read ({type(exc).__name__}).") from None
     return parse_objects(raw, path, yaml_ok=path.suffix in (".yaml", ".yml"))
-
-
-def parse_objects(raw: bytes, path: str | os.PathLike[str], *, yaml_ok: bool = True) -> list[Any]:
-    """The Kubernetes objects in JSON (or, with ``yaml_ok``, multi-document YAML) text: lists are
-    unwrapped (each item given the list's kind where the API omits it). ``path`` names the source
-    in errors."""
-    try:
-        data = loads(raw)
-    except JSON_ERRORS as exc:
-        if yaml_ok:
-            data = _yaml(path, raw)
-        else:
-            raise InputError(f"{path} is not valid JSON ({_json_where(exc)}); expected the output of "
-                             "`kubectl get pods,deploy,sts,ds,rs,job,cronjob,hpa,pdb,nodes,ns -A -o json`.") from None
-    docs = data if isinstance(data, list) and yaml_ok else [data]
-    items: list[Any] = []
-    for doc in docs:
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            raise InputError(f"{path} does not hold Kubernetes objects (expected a kind: List from kubectl -o json).")
-        if isinstance(doc.get("items"), list):
-            list_kind = str(doc.get("kind") or "")
-            item_kind = list_kind[:-4] if list_kind.endswith("List") and list_kind != "List" else None
-            for it in doc["items"]:
-                if item_kind and isinstance(it, dict) and "kind" not in it:
-                    it = {**it, "kind": item_kind}  # API lists omit each item's kind
-                items.append(it)
-        elif isinstance(doc.get("kind"), str):
-            items.append(doc)
-        else:
-            raise InputError(f"{path} is neither a Kubernetes list nor an object (no kind/items).")
-    return items
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """Safe YAML that keeps times as strings, as the API's JSON has them."""
-
-
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _yaml(path: str | os.PathLike[str], raw: bytes) -> Any:
-    try:
-        docs = list(yaml.load_all(raw.decode("utf-8"), Loader=_YamlLoader))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path} is neither valid JSON nor valid YAML{where}.") from None
-    return docs
-
-
-def _json_where(exc: Exception) -> str:
-    line = getattr(exc, "lineno", None)
-    col = getattr(exc, "colno", None)
-    if line is not None:
-        return f"line {line}, column {col}"
-    return str(exc).split(":")[0][:80]
 
 
 def collect_from_kubectl(path: str | os.PathLike[str], *, cluster: str = "kubectl", namespaces: Sequence[str] = (),

@@ -34,9 +34,10 @@ import polars as pl
 
 from analyzer.cost.efficiency import efficiency_row
 from analyzer.cost.gpu import MIG_SLICES_PER_GPU, gpu_devices
-from analyzer.cost.pricing import GIB, PriceBook, load_pricing, prices_used, resolve_node_prices
+from analyzer.cost.pricing import PriceBook, load_pricing, prices_used, resolve_node_prices
 from analyzer.errors import InputError
 from analyzer.snapshot import Snapshot
+from analyzer.units import GIB
 
 HOURS_PER_MONTH = 730.0
 KEY = ["namespace", "pod", "container"]

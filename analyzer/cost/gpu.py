@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+from analyzer.units import GIB
 
 MIG_SLICES_PER_GPU = 7  # a GPU has 7 compute slices (docs/domain-reference.md section 5)
 
@@ -79,7 +80,7 @@ def gpu_devices(snapshot, nodes: pl.DataFrame, w_start: datetime, w_end: datetim
         .clip(lower_bound=0.0).alias("hours"),
     )
     mig_g = pl.col("mig_profile").str.extract(r"^(\d+)g", 1).cast(pl.Float64)
-    mig_mem = pl.col("mig_profile").str.extract(r"(\d+)gb", 1).cast(pl.Int64) * 2**30
+    mig_mem = pl.col("mig_profile").str.extract(r"(\d+)gb", 1).cast(pl.Int64) * GIB
     out = (
         devices.join(node_info, on="node", how="left")
         .join(measured, on="device", how="left")

@@ -47,22 +47,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from analyzer.errors import InputError
+from analyzer.kube import SPOT_LABELS
 from analyzer.paths import pricing_dir
+from analyzer.units import GIB
+
 
 CAPACITIES = ("on-demand", "spot")
 RESOURCE_RATE_KEYS = ("cpu_core_hour", "memory_gib_hour", "gpu_hour")
-GIB = float(2**30)
-
-# Node labels that mark a spot/preemptible node (docs/domain-reference.md section 6), used when
-# a collector left capacity_type "unknown".
-SPOT_LABELS = {
-    "karpenter.sh/capacity-type": "spot",
-    "eks.amazonaws.com/capacityType": "SPOT",
-    "lifecycle": "Ec2Spot",
-    "cloud.google.com/gke-spot": "true",
-    "cloud.google.com/gke-preemptible": "true",
-    "kubernetes.azure.com/scalesetpriority": "spot",
-}
 
 _TOP_KEYS = {
     "provider", "region", "sources", "types", "prices", "fallback", "spot_discount",

@@ -35,6 +35,7 @@ import polars as pl
 from analyzer.cost.allocation import IDLE_SHARES, RESOURCES, WORKLOAD, CostResult
 from analyzer.cost.efficiency import SUM_COLUMNS, summed, with_efficiency
 from analyzer.errors import InputError
+from analyzer.units import GIB
 
 IDLE = "__idle__"
 UNLABELED = "__unlabeled__"
@@ -200,8 +201,8 @@ def rollup(result: CostResult, by: str = "namespace", *, idle_share: str | None 
         (pl.sum_horizontal(f"{r}_waste" for r in RESOURCES) * factor).alias("waste_monthly"),
         (pl.col("cpu_request_hours") / hours).alias("cpu_requested"),
         (pl.col("cpu_usage_hours") / hours).alias("cpu_used"),
-        (pl.col("memory_request_hours") / hours * 2**30).alias("memory_requested"),
-        (pl.col("memory_usage_hours") / hours * 2**30).alias("memory_used"),
+        (pl.col("memory_request_hours") / hours * GIB).alias("memory_requested"),
+        (pl.col("memory_usage_hours") / hours * GIB).alias("memory_used"),
         (pl.col("gpu_request_hours") / hours).alias("gpu_requested"),
         (pl.col("gpu_usage_hours") / hours).alias("gpu_used"),
     )
@@ -241,8 +242,8 @@ def top_waste(result: CostResult, n: int = 10, by: str = "workload") -> pl.DataF
         (pl.sum_horizontal(f"{r}_cost" for r in RESOURCES) * factor).alias("cost_monthly"),
         (pl.col("cpu_request_hours") / hours).alias("cpu_requested"),
         (pl.col("cpu_usage_hours") / hours).alias("cpu_used"),
-        (pl.col("memory_request_hours") / hours * 2**30).alias("memory_requested"),
-        (pl.col("memory_usage_hours") / hours * 2**30).alias("memory_used"),
+        (pl.col("memory_request_hours") / hours * GIB).alias("memory_requested"),
+        (pl.col("memory_usage_hours") / hours * GIB).alias("memory_used"),
         (pl.col("gpu_request_hours") / hours).alias("gpu_requested"),
         (pl.col("gpu_usage_hours") / hours).alias("gpu_used"),
     ).with_columns(

@@ -35,8 +35,9 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from analyzer.simulator import names as N
-from analyzer.simulator.catalog import GIB, MIB, Provider, mig_memory, mig_resource
+from analyzer.simulator.catalog import Provider, mig_memory, mig_resource
 from analyzer.simulator.spec import Behaviour, Container, Pod, Workload
+from analyzer.units import GIB, MIB
 
 ARCHETYPE_ANNOTATION = "sim.kubetune.io/archetype"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"

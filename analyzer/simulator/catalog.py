@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIB = 2**20
-GIB = 2**30
+from analyzer.kube import SPOT_PLATFORMS
+from analyzer.units import GIB, MIB
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,12 @@ class Provider:
         return {"key": key, "operator": "Equal", "value": value, "effect": effect}
 
 
+def _spot_label(platform: str) -> dict[str, str]:
+    """The label a platform puts on its spot nodes (the table is analyzer.kube.SPOT_PLATFORMS)."""
+    p = SPOT_PLATFORMS[platform]
+    return {p.key: p.value}
+
+
 def _types(*types: InstanceType) -> dict[str, InstanceType]:
     return {t.name: t for t in types}
 
@@ -96,7 +102,7 @@ def _types(*types: InstanceType) -> dict[str, InstanceType]:
 PROVIDERS: dict[str, Provider] = {
     "aws": Provider(
         name="aws", region="us-east-1", zones=("us-east-1a", "us-east-1b", "us-east-1c"), utc_offset_hours=-5,
-        pool_label="karpenter.sh/nodepool", spot_labels={"karpenter.sh/capacity-type": "spot"},
+        pool_label="karpenter.sh/nodepool", spot_labels=_spot_label("karpenter"),
         capacity_label="karpenter.sh/capacity-type", spot_taint=None, gpu_taint=("nvidia.com/gpu", None, "NoSchedule"),
         # max pods: the VPC CNI ENI limits (eni-max-pods.txt); p4d.24xlarge 737.
         types=_types(
@@ -120,7 +126,7 @@ PROVIDERS: dict[str, Provider] = {
     "gcp": Provider(
         name="gcp", region="us-central1", zones=("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
         utc_offset_hours=-6, pool_label="cloud.google.com/gke-nodepool",
-        spot_labels={"cloud.google.com/gke-spot": "true"}, capacity_label=None, spot_taint=None,
+        spot_labels=_spot_label("gke"), capacity_label=None, spot_taint=None,
         gpu_taint=("nvidia.com/gpu", "present", "NoSchedule"),
         types=_types(
             InstanceType("n2-standard-4", 4, 16),
@@ -143,8 +149,8 @@ PROVIDERS: dict[str, Provider] = {
     ),
     "azure": Provider(
         name="azure", region="eastus", zones=("eastus-1", "eastus-2", "eastus-3"), utc_offset_hours=-5,
-        pool_label="kubernetes.azure.com/agentpool", spot_labels={"kubernetes.azure.com/scalesetpriority": "spot"},
-        capacity_label=None, spot_taint=("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"),
+        pool_label="kubernetes.azure.com/agentpool", spot_labels=_spot_label("aks"),
+        capacity_label=None, spot_taint=SPOT_PLATFORMS["aks"].taints[0],
         gpu_taint=("sku", "gpu", "NoSchedule"),
         types=_types(
             InstanceType("Standard_D4s_v5", 4, 16),

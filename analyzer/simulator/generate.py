@@ -25,6 +25,7 @@ from analyzer.simulator.placement import Node, Packer
 from analyzer.simulator.signals import GPU_FORMULAS, MEM_FORMULAS, Clock, Generator, Params, Series
 from analyzer.simulator.spec import Container, Pod, Workload
 from analyzer.snapshot import Manifest, Snapshot
+from analyzer.units import GIB, MIB
 
 DEFAULT_START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 _US = 1_000_000
@@ -206,9 +207,9 @@ def _nodes_frame(nodes: list[Node], prov: Provider, start: datetime, end: dateti
         rows.append({
             "node": n.name, "instance_type": n.itype.name, "provider": prov.name, "region": prov.region,
             "zone": n.zone, "capacity_type": n.pool.capacity_type, "cpu_capacity": float(n.itype.vcpu),
-            "cpu_allocatable": n.cpu_alloc, "memory_capacity": int(n.itype.memory_gib * 2**30),
+            "cpu_allocatable": n.cpu_alloc, "memory_capacity": int(n.itype.memory_gib * GIB),
             "memory_allocatable": n.mem_alloc, "gpu_count": n.itype.gpus,
-            "gpu_model": gpu.product if gpu else None, "gpu_memory": gpu.memory_mib * 2**20 if gpu else None,
+            "gpu_model": gpu.product if gpu else None, "gpu_memory": gpu.memory_mib * MIB if gpu else None,
             "mig_strategy": ("mixed" if n.pool.mig_config else "none") if gpu else None,
             "mig_config": n.pool.mig_config if gpu else None, "gpu_sharing": "none" if gpu else None,
             "gpu_replicas": None, "hourly_price": None, "price_source": None,

@@ -95,7 +95,7 @@ from typing import IO, Any
 import polars as pl
 
 from analyzer.atomic import atomic_file
-from analyzer.simulator.kube_objects import (
+from analyzer.simulator.kube_identity import (
     CONTAINER_RUNTIME,
     KERNEL,
     KUBELET_VERSION,
@@ -116,8 +116,8 @@ from analyzer.simulator.kube_objects import (
     sandbox_id,
 )
 from analyzer.snapshot import Snapshot
+from analyzer.units import MIB
 
-MIB = 2**20
 US = 1_000_000
 CFS_PERIODS_PER_SECOND = 10  # 100 ms CFS periods
 PAUSE_CPU = 0.0001  # cores

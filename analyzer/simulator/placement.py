@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analyzer.simulator.catalog import MIB, InstanceType, Pool, Provider, allocatable, mig_memory, mig_slices
+from analyzer.simulator.catalog import InstanceType, Pool, Provider, allocatable, mig_memory, mig_slices
 from analyzer.simulator.names import Namer
 from analyzer.simulator.spec import Pod, Workload
+from analyzer.units import MIB
 
 
 @dataclass

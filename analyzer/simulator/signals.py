@@ -21,13 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from analyzer.units import MIB
 
 CHUNK_ROWS = 4_000_000
 RESOURCE_CODES = {"cpu": 0, "memory": 1, "gpu": 2, "gpu_memory": 3}
 MEM_FORMULAS = ("steady", "ramp", "growth", "leak", "spiky")
 GPU_FORMULAS = ("train", "infer", "none")
 PAGE = 4096
-MIB = 2**20
 
 
 @dataclass

@@ -67,5 +67,5 @@ def tiny_snapshot(steps: int = 12) -> Snapshot:
         {"timestamp": [times[min(5, steps - 1)]], "namespace": ["shop"], "workload_kind": ["Deployment"], "workload": ["web"],
          "pod": ["web-abc-1"], "container": ["app"], "reason": ["OOMKilled"], "exit_code": [137]}
     )
-    manifest = Manifest(cluster="tiny", start=times[0], end=times[-1], step_seconds=STEP, source="tests/tiny.py")
+    manifest = Manifest(cluster="tiny", start=times[0], end=times[-1], step_seconds=STEP, source="tests/support/tiny.py")
     return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads, nodes=nodes, events=events)

@@ -192,6 +192,6 @@ def small_cluster() -> Snapshot:
                                for ns, team in (("shop", "storefront"), ("monitoring", "platform"),
                                                 ("batch", "data"), ("ml", "ml"), ("tools", "platform"))])
     manifest = Manifest(cluster="small", start=t(0), end=t(STEPS - 1), step_seconds=STEP,
-                        source="tests/exporter_snapshot.py")
+                        source="tests/support/exporter_snapshot.py")
     return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads, nodes=nodes,
                           events=events, gpus=gpus, namespaces=namespaces)

@@ -1,0 +1,1 @@
+"""One module per `kubetune` command; kubetune/cli.py registers each with one line."""
