@@ -167,12 +167,16 @@ def pod_memory_matrix(snapshot: Snapshot, pods: pl.DataFrame) -> np.ndarray:
     """(pods, steps) summed container memory use per pod on the snapshot's step grid (NaN = no data);
     ``pods`` has namespace and pod (Strings) in the row order wanted."""
     step = snapshot.manifest.step_seconds
-    mem = snapshot.usage.filter(pl.col("resource") == "memory").select(
-        pl.col("namespace").cast(pl.String), pl.col("pod").cast(pl.String), "timestamp", "value")
+    # the big frame keeps its categorical keys: filter and aggregate first, cast the few rows left
+    names = pods.get_column("pod").unique().to_list() if pods.height else []
+    mem = snapshot.usage.filter((pl.col("resource") == "memory") & pl.col("pod").cast(pl.String).is_in(names)
+                                if snapshot.usage.schema["pod"] == pl.String else
+                                (pl.col("resource") == "memory") & pl.col("pod").is_in(names))
     if mem.is_empty() or pods.is_empty():
         return np.zeros((pods.height, 0))
-    t0 = mem.get_column("timestamp").min()
-    per = mem.group_by("namespace", "pod", "timestamp").agg(pl.col("value").sum()).join(
+    t0 = snapshot.usage.get_column("timestamp").min()
+    per = mem.group_by("namespace", "pod", "timestamp").agg(pl.col("value").sum()).with_columns(
+        pl.col("namespace").cast(pl.String), pl.col("pod").cast(pl.String)).join(
         pods.with_row_index("_i"), on=["namespace", "pod"]).with_columns(
         ((pl.col("timestamp") - pl.lit(t0)).dt.total_seconds() // step).cast(pl.Int64).alias("_t"))
     steps = int(per.get_column("_t").max() or 0) + 1
