@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
-import yaml
 
+from analyzer import yamlio
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
-from recommenders.mig import (
-    COMPUTE_SLICES,
-    MEMORY_SLICES,
-    MIG_PROFILES,
-    normalise_gpu_model,
-    profile,
-    profiles_frame,
-)
+from analyzer.units import GIB, MIB
+from recommenders.gpu_settings import GpuSettings
+from recommenders.mig import COMPUTE_SLICES, MEMORY_SLICES, MIG_PROFILES, normalise_gpu_model, profile, profiles_frame
 from recommenders.rates import WORKLOAD, WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
-from analyzer.units import GIB, MIB
+
 
 KEY = [*WORKLOAD, "container"]
 GPU = "nvidia.com/gpu"
@@ -41,13 +37,18 @@ FULL_HISTORY_HOURS = 168.0  # a week of history = full confidence
 DEVICE_PLUGIN_NAMESPACE = "gpu-operator"
 
 
-def recommend_gpu(snapshot: Snapshot, rates: WorkloadRates | None = None, *, margin: float = 0.2,
-                  busy_quantile: float = 0.95, min_hours: float = 24.0) -> RecommendationSet:
+def recommend_gpu(snapshot: Snapshot, rates: WorkloadRates | None = None, settings: GpuSettings | None = None, *,
+                  margin: float | None = None, busy_quantile: float | None = None,
+                  min_hours: float | None = None) -> RecommendationSet:
     """Recommendations for every container that requests GPUs; see the module docstring.
 
-    ``margin`` is added to the P95 busy fraction and the peak framebuffer before fitting;
-    ``min_hours`` of DCGM history are required, else a Skip says why.
+    ``settings`` (default ``GpuSettings()``): ``margin`` is added to the busy quantile and the peak
+    framebuffer before fitting; ``min_history_hours`` of DCGM history are required, else a Skip says
+    why. The keywords override single settings (``min_hours`` is ``min_history_hours``).
     """
+    given = {"margin": margin, "busy_quantile": busy_quantile, "min_history_hours": min_hours}
+    st = replace(settings or GpuSettings(), **{k: v for k, v in given.items() if v is not None})
+    margin, busy_quantile, min_hours = st.margin, st.busy_quantile, st.min_history_hours
     out = RecommendationSet()
     facts = _container_facts(snapshot)
     if facts.is_empty():
@@ -386,7 +387,7 @@ def _time_slicing_configmap(replicas: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": f"time-slicing-config-{replicas}", "namespace": DEVICE_PLUGIN_NAMESPACE,
                          "labels": {"app.kubernetes.io/managed-by": "kubetune"}},
-            "data": {"any": yaml.safe_dump(config, sort_keys=False)}}
+            "data": {"any": yamlio.dump(config)}}
 
 
 def _pct(x: float | None) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from analyzer.errors import InputError
 from analyzer.units import MIB
-
 
 
 @dataclass(frozen=True)
@@ -34,27 +33,59 @@ class RightsizePolicy:
       data -> no recommendation), ``hpa`` ("skip": leave resources an HPA scales on; "allow").
     """
 
-    risk: float = 0.02
-    risk_mode: str = "workload"
-    max_risk: float = 0.10
-    memory_risk: float = 0.01
-    memory_margin: float = 0.05
-    max_memory_margin: float = 0.5
-    cpu_limit_ratio: float | None = None
-    memory_limit: str = "request"
-    cpu_floor: float = 0.01
-    memory_floor: int = 64 * MIB
-    min_change: float = 0.05
-    min_history_hours: float = 24.0
-    full_confidence_hours: float = 7 * 24.0
-    oom_bump_ratio: float = 1.2
-    oom_min_bump: int = 100 * MIB
-    use_drift: bool = True
-    min_post_change_hours: float = 72.0
-    half_life_hours: float | None = 72.0
-    own_risk_weight: float = 0.25
-    use_forecast: bool = False
-    hpa: str = "skip"
+    risk: float = field(default=0.02, metadata={
+        "help": "Accepted share of pod-hours with CPU demand above request (0.02 = 2%), calibrated out of sample.",
+        "unit": "fraction"})
+    risk_mode: str = field(default="workload", metadata={
+        "help": "workload: every container within --risk (bounds how far demand exceeds requests); cluster: spend "
+                "--risk where it saves the most cores (no container above --max-risk; fewer cores, bigger shortfalls "
+                "on spiky containers).", "unit": "mode", "choices": ("workload", "cluster")})
+    max_risk: float = field(default=0.10, metadata={
+        "help": "Cap on one container's CPU risk in cluster mode (raised to --risk when below it).",
+        "unit": "fraction"})
+    memory_risk: float = field(default=0.01, metadata={
+        "help": "Accepted chance that next week's memory peak exceeds the proposal (sets each container's margin).",
+        "unit": "fraction"})
+    memory_margin: float = field(default=0.05, metadata={
+        "help": "Smallest memory margin over the observed peak (0.05 = 5%).", "unit": "fraction"})
+    max_memory_margin: float = field(default=0.5, metadata={
+        "help": "Largest memory margin a container's swings can earn (raised to --memory-margin when below it).",
+        "unit": "fraction"})
+    cpu_limit_ratio: float | None = field(default=None, metadata={
+        "help": "Propose CPU limit = request x RATIO (default: no CPU limit change).", "unit": "ratio"})
+    memory_limit: str = field(default="request", metadata={
+        "help": "Leave memory limits alone unless below the new request (default: limit = request).",
+        "unit": "flag", "flag": "--keep-memory-limit", "switch": "keep"})
+    cpu_floor: float = field(default=0.01, metadata={"help": "Smallest CPU request ever proposed.", "unit": "cores"})
+    memory_floor: int = field(default=64 * MIB, metadata={
+        "help": "Smallest memory request ever proposed.", "unit": "bytes"})
+    min_change: float = field(default=0.05, metadata={
+        "help": "Skip changes smaller than this fraction (no churn).", "unit": "fraction"})
+    min_history_hours: float = field(default=24.0, metadata={
+        "help": "Least history to recommend from, e.g. 24h (shorter: no recommendation, with the reason).",
+        "unit": "hours"})
+    full_confidence_hours: float = field(default=7 * 24.0, metadata={
+        "help": "History length at which confidence no longer grows with it.", "unit": "hours"})
+    oom_bump_ratio: float = field(default=1.2, metadata={
+        "help": "OOM-killed containers get at least their used memory x this (VPA's bump).", "unit": "ratio"})
+    oom_min_bump: int = field(default=100 * MIB, metadata={
+        "help": "... and at least their used memory + this.", "unit": "bytes"})
+    use_drift: bool = field(default=True, metadata={
+        "help": "Size from the history after each container's last behaviour change (drift) only.", "unit": "flag"})
+    min_post_change_hours: float = field(default=72.0, metadata={
+        "help": "A change point is used only once this much history follows it.", "unit": "hours"})
+    half_life_hours: float | None = field(default=72.0, metadata={
+        "help": "Recent demand weighs more: a sample's weight halves every so many hours (none: all history alike).",
+        "unit": "hours"})
+    own_risk_weight: float = field(default=0.25, metadata={
+        "help": "How much a container's own out-of-sample exceedances count against the pooled ones (0 = pooled only).",
+        "unit": "fraction"})
+    use_forecast: bool = field(default=False, metadata={
+        "help": "Also run the demand forecaster: its 7-day memory peak becomes a floor (safer, more memory) and its "
+                "P95/peak go into the evidence.", "unit": "flag"})
+    hpa: str = field(default="skip", metadata={
+        "help": "Also resize resources an HPA scales on (default: skip them and explain the HPA effect).",
+        "unit": "flag", "flag": "--allow-hpa", "switch": "allow"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,6 +105,14 @@ class RightsizePolicy:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+
+    @classmethod
+    def from_options(cls, **values) -> RightsizePolicy:
+        """As the CLI builds it: a cap below what it caps is raised to it (``--risk 0.2`` lifts ``--max-risk``)."""
+        caps = (("max_risk", "risk"), ("max_memory_margin", "memory_margin"))
+        for cap, capped in caps:
+            values[cap] = max(values.get(cap, getattr(cls, cap)), values.get(capped, getattr(cls, capped)))
+        return cls(**values)
 
     @classmethod
     def names(cls) -> list[str]:
