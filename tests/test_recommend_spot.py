@@ -23,15 +23,9 @@ from analyzer.simulator import simulate
 from analyzer.simulator.kube_objects import kube_lists
 from analyzer.snapshot import Manifest, Snapshot
 from recommenders.rates import workload_rates
-from recommenders.spot import (
-    KUBECOST_READY,
-    SAFE_TO_EVICT,
-    SPOT_ANNOTATION,
-    detect_platform,
-    recommend_spot,
-    spot_patch,
-    spot_readiness,
-)
+from recommenders.spot import recommend_spot, spot_patch
+from recommenders.spot_checks import KUBECOST_READY, SAFE_TO_EVICT, SPOT_ANNOTATION, spot_readiness
+from recommenders.spot_platform import detect_platform
 
 
 GIB = 2**30
