@@ -2,8 +2,8 @@
 
 ``dump``/``dump_all`` write block-style YAML in the objects' key order (plain data: dicts, lists,
 strings, numbers), quoting every string a YAML 1.1 reader would take for something else
-(``"yes"``, ``"on"``, ``"0123"``: Kubernetes' YAML is 1.1); ``load``/``load_all`` read it safely. ``load_all(..., times_as_strings=True)``
-keeps timestamps as the strings the Kubernetes API's JSON has.
+(``"yes"``, ``"on"``, ``"0123"``: Kubernetes' YAML is 1.1); ``load``/``load_all`` read it safely.
+``times_as_strings=True`` keeps timestamps as the strings the Kubernetes API's JSON has.
 """
 
 from __future__ import annotations

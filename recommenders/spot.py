@@ -190,6 +190,9 @@ def recommend_spot(snapshot: Snapshot, rates: WorkloadRates | None = None, *, pr
     ``placement``: ``preferred`` node affinity (the default: pods fall back to on-demand when no spot
     node is free), ``required`` node affinity, or a ``selector`` (nodeSelector). Without spot nodes in
     the cluster a required placement is downgraded to preferred: pods would otherwise stay Pending.
+
+    Length: notes, discount, pricing and one record per ready workload in order; the checks and the patch are
+    their own functions.
     """
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}")

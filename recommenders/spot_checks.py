@@ -83,6 +83,8 @@ def spot_readiness(snapshot: Snapshot, capacity: pl.DataFrame | None = None,
     ``soft`` (lists of failed reasons), ``opt_in``, ``opt_out``, ``already`` and ``ready``.
 
     ``capacity``: WORKLOAD + ``capacity_type`` (where the pods ran), e.g. ``WorkloadRates.frame``.
+
+    Length: one column per check in a single ``with_columns``, so every check reads next to its reason text.
     """
     detected = detected or detect_platform(snapshot.nodes)
     w = snapshot.workloads.with_columns(*[pl.col(k).cast(pl.String) for k in WORKLOAD])

@@ -208,6 +208,11 @@ class PrometheusClient:
 
     def get(self, path: str, params: dict[str, Any], what: str, *, splittable: bool = False,
             split_on_timeout: bool = False) -> bytes:
+        """One HTTP request with our retries; the body on 200, else one sentence saying what to change.
+
+        Length: the retry loop reads top to bottom, one branch per outcome (TLS, timeout, connection,
+        status code), each with its own message.
+        """
         attempts = self.config.retries + 1
         last = ""
         for attempt in range(attempts):

@@ -158,6 +158,9 @@ def resolve_node_prices(nodes: pl.DataFrame, book: PriceBook) -> tuple[pl.DataFr
 
     Returns one row per node (see ``NODE_PRICE_SCHEMA``) and the warnings to show. Done with
     joins over the node frame, so thousands of nodes cost nothing.
+
+    Length: the price precedence (snapshot, user, catalog, derived spot, fallback) is one chain of joins read
+    in order; each step is commented.
     """
     warnings: list[str] = []
     if nodes.height == 0:

@@ -99,6 +99,10 @@ class _Where:
 
 
 def parse_pricing_file(path: Path, origin: str) -> _Parsed:
+    """Parse and check one pricing file (``origin``: catalog or user) into frames and rates.
+
+    Length: one check per top-level key of the file format, in the order the README documents them.
+    """
     where = _Where(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -378,6 +378,10 @@ class _Cluster:
 
 
 def _cadvisor(out: _Out, cl: _Cluster, duplicate_job: bool, pod_level_series: bool) -> None:
+    """cAdvisor's container families (CPU, memory, throttling, OOM events) for every container sample.
+
+    Length: every family is rendered from one per-series label frame, so the label sets stay consistent.
+    """
     c = cl.containers
     key = c.select(*_KEY, "cid")
     usage = cl.usage.filter(pl.col("resource").is_in(["cpu", "memory"])).select(
@@ -486,6 +490,10 @@ def _cadvisor(out: _Out, cl: _Cluster, duplicate_job: bool, pod_level_series: bo
 
 
 def _ksm(out: _Out, cl: _Cluster) -> None:
+    """kube-state-metrics' pod and container families on the scrape grid.
+
+    Length: they share one label frame and one grid; controllers and nodes are separate functions.
+    """
     c, pods = cl.containers, cl.pods
     scrape = [("instance", KSM_INSTANCE), ("job", KSM_JOB)]
     one = pl.lit("1")
