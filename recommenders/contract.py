@@ -21,6 +21,7 @@ A field with the same name in several recommenders is one shared knob (one flag)
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from functools import cached_property
@@ -118,7 +119,7 @@ def register(cls: type[Recommender]) -> type[Recommender]:
 
 def registered(kinds: tuple[str, ...] | list[str] | None = None) -> list[type[Recommender]]:
     """The registered recommenders, in registration order (only ``kinds`` if given; unknown ones are an error)."""
-    import recommenders.builtin  # noqa: F401 - registers rightsize, gpu, spot
+    importlib.import_module("recommenders.builtin")  # registers rightsize, gpu, spot
 
     if kinds is None:
         return list(REGISTRY.values())
