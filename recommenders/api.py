@@ -49,8 +49,7 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
     if ctx.rates.basis != "node prices":
         out.notes.append(f"Savings use {ctx.rates.basis}.")
     for cls in chosen:
-        result = cls(given.get(cls.name)).run(snapshot, ctx)
-        out.extend(RecommendationSet(result.records, result.skips, result.notes, result.cluster_notes))
+        out.extend(cls(given.get(cls.name)).run(snapshot, ctx))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
     out.container_order = container_order(snapshot)
     return out

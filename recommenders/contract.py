@@ -22,7 +22,7 @@ A field with the same name in several recommenders is one shared knob (one flag)
 from __future__ import annotations
 
 import importlib
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, field, fields, is_dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +34,7 @@ from analyzer.cost import PriceBook, load_pricing
 from analyzer.errors import InputError
 from analyzer.snapshot import Snapshot
 from recommenders.rates import WorkloadRates, workload_rates
-from recommenders.record import Recommendation, Skip
+from recommenders.record import Recommendation, RecommendationSet, Skip
 
 if TYPE_CHECKING:  # forecasting pulls in scikit-learn: imported when the series are first needed
     from forecasting import SeriesSet
@@ -45,14 +45,26 @@ def setting(default: Any, help: str, unit: str, **extra: Any) -> Any:  # noqa: A
     return field(default=default, metadata={"help": help, "unit": unit, **extra})
 
 
-@dataclass
-class Result:
-    """What one recommender returns: records, skips (with reasons), notes for the user."""
+class Result(RecommendationSet):
+    """What one recommender returns: ``records``, ``skips`` (with reasons) and ``notes`` for the user.
 
-    records: list[Recommendation] = field(default_factory=list)
-    skips: list[Skip] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    cluster_notes: dict[str, Any] = field(default_factory=dict)  # e.g. GPUs the cluster could release
+    A ``RecommendationSet`` under the contract's names, so ``recommend`` merges results as they are.
+    """
+
+    def __init__(self, records=(), skips=(), notes=(), cluster_notes=None):
+        super().__init__(list(records), list(skips), list(notes), dict(cluster_notes or {}))
+
+    @classmethod
+    def of(cls, found: RecommendationSet) -> Result:
+        return cls(found.recommendations, found.skipped, found.notes, found.cluster_notes)
+
+    @property
+    def records(self) -> list[Recommendation]:
+        return self.recommendations
+
+    @property
+    def skips(self) -> list[Skip]:
+        return self.skipped
 
 
 class Context:

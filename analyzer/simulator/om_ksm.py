@@ -19,22 +19,9 @@ from analyzer.simulator.kube_identity import (
     node_system_info,
     provider_id,
 )
-from analyzer.simulator.om_format import (
-    KSM_INSTANCE,
-    KSM_JOB,
-    NOT_RESTARTS,
-    NOT_TERMINATIONS,
-    SERIES_KEY,
-    US,
-    Cluster,
-    Out,
-    int_text,
-    label_set,
-    label_text,
-    num_text,
-    sanitize_label,
-    str_frame,
-)
+from analyzer.simulator.om_format import (KSM_INSTANCE, KSM_JOB, NOT_RESTARTS, NOT_TERMINATIONS, SERIES_KEY, US,
+                                          Cluster, Out, int_text, label_set, label_text, num_text, sanitize_label,
+                                          str_frame)
 
 
 def ksm(out: Out, cl: Cluster) -> None:
