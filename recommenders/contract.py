@@ -125,6 +125,8 @@ def register(cls: type[Recommender]) -> type[Recommender]:
     for f in fields(settings):
         if f.default is MISSING and f.default_factory is MISSING:
             raise TypeError(f"{settings.__name__}.{f.name} has no default")
+        if not (f.metadata.get("help") and f.metadata.get("unit")):
+            raise TypeError(f"{settings.__name__}.{f.name} needs metadata help and unit (it becomes a CLI flag)")
     REGISTRY[cls.name] = cls
     return cls
 

@@ -47,6 +47,14 @@ def test_register_refuses_a_settings_class_that_is_not_frozen():
 
     with pytest.raises(TypeError, match="frozen"):
         register(Bad)
+
+    @dataclass(frozen=True)
+    class Undocumented:
+        x: int = 1
+
+    Bad.Settings = Undocumented
+    with pytest.raises(TypeError, match="help and unit"):
+        register(Bad)
     assert "bad" not in REGISTRY
 
 
