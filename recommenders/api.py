@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import polars as pl
@@ -26,13 +27,15 @@ ROW_SCHEMA = {
 
 def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, kinds=None,
               pricing: PriceBook | None = None, pricing_file=None, spot_placement: str | None = None,
-              ctx: Context | None = None) -> RecommendationSet:
+              gpu_settings: Any = None, ctx: Context | None = None) -> RecommendationSet:
     """Run the registered recommenders (all, or ``kinds``) over one snapshot with one shared context.
 
     ``settings`` maps a recommender's name to its Settings instance (missing: its defaults); a
-    bare ``RightsizePolicy`` is accepted as the right-sizer's, and ``spot_placement`` as the spot
-    recommender's placement (the older call forms). The context carries the user's price book
-    (``pricing`` or ``pricing_file``, else the bundled one) to every recommender, spot included.
+    bare ``RightsizePolicy`` is accepted as the right-sizer's, ``gpu_settings`` as the GPU
+    recommender's and ``spot_placement`` as the spot recommender's placement (the older call forms).
+    A knob several recommenders share (same field name, e.g. ``min_history_hours``) given in one's
+    settings is used by the others whose settings were not given. The context carries the user's
+    price book (``pricing`` or ``pricing_file``, else the bundled one) to every recommender, spot included.
     """
     from recommenders.policy import RightsizePolicy
 
@@ -44,6 +47,9 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
         from recommenders.spot_settings import SpotSettings
 
         given["spot"] = SpotSettings(placement=spot_placement)
+    if gpu_settings is not None:
+        given["gpu"] = gpu_settings
+    given = _share_knobs(chosen, given)
     ctx = ctx or Context.build(snapshot, pricing=pricing, pricing_file=pricing_file)
     out = RecommendationSet()
     if ctx.rates.basis != "node prices":
@@ -52,6 +58,17 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
         out.extend(cls(given.get(cls.name)).run(snapshot, ctx))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
     out.container_order = container_order(snapshot)
+    return out
+
+
+def _share_knobs(chosen, given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults for the recommenders not given settings, with the shared knobs the given ones set."""
+    shared = {f.name: getattr(s, f.name) for s in given.values() if is_dataclass(s) for f in fields(s)}
+    out = dict(given)
+    for cls in chosen:
+        if cls.name not in out:
+            names = {f.name for f in fields(cls.Settings)} & shared.keys()
+            out[cls.name] = cls.Settings(**{n: shared[n] for n in names})
     return out
 
 

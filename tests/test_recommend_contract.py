@@ -117,8 +117,9 @@ def _same(pinned, got, path="") -> list[str]:
 
 def test_recommend_json_on_the_bundled_sample_matches_the_pinned_records(tmp_path):
     """`kubetune recommend --format json` on the sample gives the records captured before the
-    contract refactoring (tests/data/recommend_sample.json, from main at 43db895). Re-capture only
-    when a change is meant to alter recommendations: `kubetune recommend --format json --out FILE`."""
+    contract refactoring (tests/data/recommend_sample.json, from main at 130a6ca, after #21).
+    Re-capture only when a change is meant to alter recommendations:
+    `kubetune recommend --format json --out tests/data/recommend_sample.json`."""
     out = tmp_path / "recs.json"
     r = run_cli("recommend", "--format", "json", "--out", out)
     assert r.code == 0, r.err
@@ -159,11 +160,12 @@ def test_generated_flags_reach_every_knob_and_validate(tmp_path):
     text = " ".join(r.out.split())
     for flag in ("--risk", "--risk-mode", "--max-risk", "--memory-risk", "--memory-margin", "--cpu-limit-ratio",
                  "--keep-memory-limit", "--min-change", "--min-history", "--allow-hpa", "--use-forecast",
-                 "--spot-placement", "--gpu-margin", "--gpu-busy-quantile", "--memory-floor", "--half-life"):
+                 "--spot-placement", "--gpu-margin", "--gpu-fb-risk", "--gpu-busy-risk", "--gpu-sharing", "--gpu-max-gap",
+                 "--memory-floor", "--half-life"):
         assert flag in text, flag
     assert text.count("--min-history ") == 1  # shared by rightsize and gpu: one flag
     bad = run_cli("recommend", "--gpu-margin", "9", "--kind", "gpu")
-    assert_clean_error(bad, 2, "--gpu-margin")
+    assert_clean_error(bad, 2, "GPU margin must be between 0 and 5")
     bad = run_cli("recommend", "--min-history", "soon")
     assert_clean_error(bad, 2, "--min-history")
 
