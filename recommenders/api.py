@@ -1,4 +1,5 @@
-"""One call for every registered recommender (``recommend``), and the tabular view the CLI, report and dashboard print."""
+"""One call for every registered recommender (``recommend``), and the tabular view the CLI, report and
+dashboard print."""
 
 from __future__ import annotations
 

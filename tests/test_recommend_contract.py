@@ -160,7 +160,8 @@ def test_generated_flags_reach_every_knob_and_validate(tmp_path):
     text = " ".join(r.out.split())
     for flag in ("--risk", "--risk-mode", "--max-risk", "--memory-risk", "--memory-margin", "--cpu-limit-ratio",
                  "--keep-memory-limit", "--min-change", "--min-history", "--allow-hpa", "--use-forecast",
-                 "--spot-placement", "--gpu-margin", "--gpu-fb-risk", "--gpu-busy-risk", "--gpu-sharing", "--gpu-max-gap",
+                 "--spot-placement", "--gpu-margin", "--gpu-fb-risk", "--gpu-busy-risk", "--gpu-sharing",
+                 "--gpu-max-gap",
                  "--memory-floor", "--half-life"):
         assert flag in text, flag
     assert text.count("--min-history ") == 1  # shared by rightsize and gpu: one flag
