@@ -310,8 +310,13 @@ def _hpa(snapshot: Snapshot) -> pl.DataFrame:
 
 # -- the table ------------------------------------------------------------------------------------
 
-def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> pl.DataFrame:
-    """One row per container with usage: current values, evidence columns and proposals (base units)."""
+def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, series=None) -> pl.DataFrame:
+    """One row per container with usage: current values, evidence columns and proposals (base units).
+
+    ``series``: the per-container CPU/memory ``SeriesSet`` if the caller has it (or a callable making it
+    on demand, e.g. the recommender context's shared one); built here otherwise, only when drift or
+    forecasts need it.
+    """
     policy = policy or RightsizePolicy()
     step_h = snapshot.manifest.step_seconds / 3600.0
     # the big frame keeps its categorical keys (strings for 40 M rows cost GBs); only the per-container
@@ -320,8 +325,12 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
-    series = extract_series(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"]))) \
-        if (policy.use_drift or policy.use_forecast) else None
+    if not (policy.use_drift or policy.use_forecast):
+        series = None
+    elif callable(series):
+        series = series()
+    elif series is None:
+        series = extract_series(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"])))
     changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours), series) \
         if policy.use_drift else pl.DataFrame(
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
@@ -436,11 +445,14 @@ def _resources_patch(row: dict, resource: str, request: float | None, limit: flo
 
 
 def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = None, rates: WorkloadRates | None = None,
-                          *, with_rates: bool = True) -> RecommendationSet:
-    """CPU and memory recommendations (and Skips with reasons) for every container with usage."""
+                          *, with_rates: bool = True, series=None) -> RecommendationSet:
+    """CPU and memory recommendations (and Skips with reasons) for every container with usage.
+
+    ``series``: a shared per-container ``SeriesSet`` (or a callable making it), see ``sizing_table``.
+    """
     policy = policy or RightsizePolicy()
     out = RecommendationSet()
-    table = sizing_table(snapshot, policy)
+    table = sizing_table(snapshot, policy, series)
     if table.is_empty():
         out.notes.append("The snapshot has no CPU or memory usage: nothing to right-size.")
         return out
@@ -490,7 +502,7 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
             effect = (f"; at the proposed {human_value(resource, prop)} (now {human_value(resource, cur)}) the same load would read "
                       f"{hpa_target * cur / prop:.0f}% of request and the HPA would scale to about {cur / prop:.2f}x the "
                       f"replicas: change its target to {min(hpa_target * cur / prop, 100):.0f}% together with the request, "
-                      "or use --hpa allow")
+                      "or pass --allow-hpa")
         return Skip(target, "rightsize", resource,
                     f"HPA {row['hpa_name']} scales on {resource} utilization ({hpa_target:g}% of request){effect}")
 
