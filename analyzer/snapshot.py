@@ -19,6 +19,7 @@ import polars as pl
 
 from analyzer.atomic import atomic_directory
 from analyzer.errors import SnapshotError
+from analyzer.sanity import check_window, clean_usage
 from analyzer.schema import FORMAT_NAME, FRAMES, KEYS, SCHEMA_VERSION, Frame
 
 MANIFEST = "manifest.json"
@@ -104,6 +105,7 @@ class Snapshot:
     gpus: pl.DataFrame = field(default_factory=lambda: FRAMES["gpus"].empty())
     namespaces: pl.DataFrame = field(default_factory=lambda: FRAMES["namespaces"].empty())
     path: Path | None = None
+    load_warnings: list[str] = field(default_factory=list)  # what ``load_snapshot`` dropped, counted
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in FRAMES}
@@ -226,8 +228,9 @@ def _first_bad_enum(frame: Frame, df: pl.DataFrame) -> tuple[str, str, list[str]
     return None
 
 
-def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
-    """Read and validate a snapshot directory."""
+def load_snapshot(directory: str | os.PathLike[str], max_window_days: float | None = None) -> Snapshot:
+    """Read and validate a snapshot directory. Impossible usage rows are dropped (counted in
+    ``load_warnings``); a window beyond ``max_window_days`` (default 400) is refused."""
     root = Path(directory)
     if not root.exists():
         raise SnapshotError(f"snapshot directory {root} does not exist.")
@@ -241,6 +244,7 @@ def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{manifest_path} is not valid JSON ({exc.args[0] if exc.args else exc}).") from None
     manifest = Manifest.from_json(data, manifest_path)
+    check_window(manifest.start, manifest.end, str(root), max_window_days)
     frames: dict[str, pl.DataFrame] = {}
     for name, frame in FRAMES.items():
         file = root / frame.file
@@ -254,7 +258,8 @@ def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise SnapshotError(f"{file} is not a readable Parquet file ({str(exc).splitlines()[0]}).") from None
         frames[name] = validate(frame, df, file)
-    return Snapshot(manifest=manifest, path=root, **frames)
+    frames["usage"], dropped = clean_usage(frames["usage"])
+    return Snapshot(manifest=manifest, path=root, load_warnings=[f"{root}: {w}" for w in dropped], **frames)
 
 
 def write_snapshot(snapshot: Snapshot, target: Path, overwrite: bool = False) -> Path:

@@ -39,6 +39,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
+from analyzer import redact
 from analyzer.collectors.kube_fields import Kind
 from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError, KubetuneError
@@ -204,6 +205,8 @@ def connect(config: KubeConfig) -> Connection:
         if isinstance(value, str):
             secrets.append(value.split(" ", 1)[1].strip() if value.lower().startswith("bearer ") else value)
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for s in secrets:
+        redact.register(s)
     return Connection(k8s.ApiClient(cfg), safe_host(cfg.host), cluster, secrets)
 
 

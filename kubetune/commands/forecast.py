@@ -9,7 +9,7 @@ import typer
 
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
-from kubetune.console import err_console, note, out_console, spinner
+from kubetune.console import note, out_console, say, spinner
 from kubetune.options import with_source
 from kubetune.output import Format, emit
 from kubetune.sources import Source, load_source
@@ -55,4 +55,4 @@ def forecast(
             table, title = forecast_snapshot(snap, horizon=span), f"Forecast, next {horizon}"
     emit(table, format, title=title, out=out, console=out_console)
     if out is not None:
-        err_console.print(f"Wrote {table.height:,} rows to {out}.")
+        say(f"Wrote {table.height:,} rows to {out}.")
