@@ -58,3 +58,46 @@ def check_window(start: datetime, end: datetime, where: str, max_window_days: fl
             f"{where} spans {days:,.0f} days ({start:%Y-%m-%d} .. {end:%Y-%m-%d}), more than the {limit:g}-day "
             "limit; pass --max-window DAYS to allow it, or check the timestamps."
         )
+
+
+NAME_COLUMNS = ("namespace", "workload", "pod", "container")
+CONTROL_PATTERN = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+KUBE_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+def control_rows(df: pl.DataFrame) -> pl.Series:
+    """Rows whose names hold a control character: those cannot be shown safely anywhere.
+
+    Checks each column's distinct values first (cheap on categoricals), so clean frames cost little."""
+    mask = pl.Series("control", [False] * df.height, dtype=pl.Boolean)
+    for c in (c for c in NAME_COLUMNS if c in df.columns):
+        values = df.get_column(c).cast(pl.String).unique().drop_nulls()
+        bad = values.filter(values.str.contains(CONTROL_PATTERN))
+        if bad.len():
+            mask = mask | df.get_column(c).cast(pl.String).is_in(bad.to_list()).fill_null(False)
+    return mask
+
+
+def clean_names(frames: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """Every frame without rows whose names hold control characters, and one counted warning."""
+    dropped, out = 0, {}
+    for name, df in frames.items():
+        mask = control_rows(df) if df.height else None
+        if mask is not None and mask.any():
+            dropped += int(mask.sum())
+            df = df.filter(~mask)
+        out[name] = df
+    warning = (f"dropped {dropped:,} row(s) whose names hold control characters (newlines, escapes), which no "
+               "output could show safely.")
+    return out, [warning] if dropped else []
+
+
+def unusual_names(df: pl.DataFrame) -> str | None:
+    """A counted warning for names outside Kubernetes' rules (VM ids, hashes: legitimate, kept, escaped)."""
+    cols = [c for c in NAME_COLUMNS if c in df.columns]
+    names = pl.concat([df.get_column(c).cast(pl.String).unique() for c in cols]).unique() if cols else pl.Series([])
+    odd = names.filter(~names.str.contains(KUBE_NAME) | (names.str.len_chars() > 253))
+    if odd.is_empty():
+        return None
+    return (f"{odd.len():,} name(s) do not follow Kubernetes naming rules (e.g. {odd.sort()[0]!r}); they are kept "
+            "as given and escaped in every output.")

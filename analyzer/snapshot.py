@@ -19,7 +19,7 @@ import polars as pl
 
 from analyzer.atomic import atomic_directory
 from analyzer.errors import SnapshotError
-from analyzer.sanity import check_window, clean_usage
+from analyzer.sanity import check_window, clean_names, clean_usage
 from analyzer.schema import FORMAT_NAME, FRAMES, KEYS, SCHEMA_VERSION, Frame
 
 MANIFEST = "manifest.json"
@@ -112,11 +112,13 @@ class Snapshot:
 
     @classmethod
     def build(cls, manifest: Manifest, **frames: pl.DataFrame) -> Snapshot:
-        """Assemble a snapshot from collector output, coercing frames to the schema."""
+        """Assemble a snapshot from collector output, coercing frames to the schema; rows whose names
+        hold control characters are dropped, counted in the manifest's warnings."""
         unknown = set(frames) - set(FRAMES)
         if unknown:
             raise ValueError(f"unknown frames: {sorted(unknown)}")
-        conformed = {name: conform(FRAMES[name], frames.get(name)) for name in FRAMES}
+        conformed, dropped = clean_names({name: conform(FRAMES[name], frames.get(name)) for name in FRAMES})
+        manifest.warnings.extend(w for w in dropped if w not in manifest.warnings)
         return cls(manifest=manifest, **conformed)
 
     def equals(self, other: Snapshot) -> bool:
@@ -258,7 +260,9 @@ def load_snapshot(directory: str | os.PathLike[str], max_window_days: float | No
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise SnapshotError(f"{file} is not a readable Parquet file ({str(exc).splitlines()[0]}).") from None
         frames[name] = validate(frame, df, file)
-    frames["usage"], dropped = clean_usage(frames["usage"])
+    frames, dropped = clean_names(frames)
+    frames["usage"], more = clean_usage(frames["usage"])
+    dropped += more
     return Snapshot(manifest=manifest, path=root, load_warnings=[f"{root}: {w}" for w in dropped], **frames)
 
 

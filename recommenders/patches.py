@@ -145,15 +145,15 @@ _KINDS = {*API_VERSION, "ConfigMap"}
 MAX_NAME = 120  # well under the 255 bytes a file name may have, with room for ".yaml"
 
 
-def _slug(*parts: str) -> str:
-    """A file name for these parts, injective and bounded: ``ns--kind--name`` when every part is a
-    plain Kubernetes name (no ``--``, lower case; kinds we know), else a readable prefix plus
+def _slug(namespace: str, kind: str, name: str) -> str:
+    """A file name for one object, injective and bounded: ``ns--kind--name`` when the names are plain
+    Kubernetes names (lower case, no ``--``) and the kind one we know, else a readable prefix plus
     ``_`` and a hash of the exact parts (``_`` never occurs in a plain name, so the two never meet)."""
-    readable = "--".join(parts).lower()
-    plain = all(_PLAIN.fullmatch(p.lower() if p in _KINDS else p) for p in parts)
+    readable = f"{namespace}--{kind}--{name}".lower()
+    plain = kind in _KINDS and all(_PLAIN.fullmatch(p) for p in (namespace, name) if p != namespace or p)
     if plain and len(readable) <= MAX_NAME:
         return readable
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    digest = hashlib.sha256("\0".join((namespace, kind, name)).encode("utf-8", "surrogatepass")).hexdigest()[:12]
     prefix = re.sub(r"[^a-z0-9.-]+", "-", readable)[:MAX_NAME - 13].strip("-.")
     return f"{prefix}_{digest}"
 
@@ -215,7 +215,7 @@ def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], 
             (tmp / "cluster").mkdir()
             for m in extras:
                 meta = m.get("metadata", {})
-                fname = _slug(m.get("kind", "object"), meta.get("namespace", ""), meta.get("name", "x")) + ".yaml"
+                fname = _slug(str(meta.get("namespace", "")), str(m.get("kind", "object")), str(meta.get("name", "x"))) + ".yaml"
                 if fname in seen:
                     continue
                 seen.add(fname)

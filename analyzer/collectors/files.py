@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from analyzer.errors import InputError
-from analyzer.sanity import WORKLOAD_KINDS, check_window, clean_usage
+from analyzer.sanity import WORKLOAD_KINDS, check_window, clean_usage, control_rows, unusual_names
 from analyzer.schema import CONTAINER_TYPES, CONTAINERS, RESOURCES, TIMESTAMP, USAGE
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import parse_count, parse_cpu, parse_memory
@@ -102,6 +102,10 @@ def read_usage(path: Path) -> pl.DataFrame:
         empty = df.get_column(key).is_null() | (df.get_column(key).cast(pl.String).str.strip_chars() == "")
         if empty.any():
             raise InputError(f"{path} column {key!r} is empty at {_line(path, df, empty)}.")
+    control = control_rows(df)
+    if control.any():
+        raise InputError(f"{path} has a control character (newline, escape, ...) in a name at {_line(path, df, control)} "
+                         f"({control.sum():,} row(s)); names may be any text but not control characters.")
     resources = df.get_column("resource").cast(pl.String)
     unknown = ~resources.is_in(list(RESOURCES))
     if unknown.any():
@@ -194,6 +198,8 @@ def import_files(
     if usage.is_empty():
         raise InputError(f"{usage_path} has no rows.")
     usage, warnings = clean_usage(usage)
+    odd = unusual_names(usage)
+    warnings += [odd] if odd else []
     if usage.is_empty():
         raise InputError(f"{usage_path} has no usable rows: {' '.join(warnings)}")
     key = [c for c in USAGE.schema if c not in ("value",)]
