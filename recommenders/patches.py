@@ -150,7 +150,7 @@ def _slug(namespace: str, kind: str, name: str) -> str:
     Kubernetes names (lower case, no ``--``) and the kind one we know, else a readable prefix plus
     ``_`` and a hash of the exact parts (``_`` never occurs in a plain name, so the two never meet)."""
     readable = f"{namespace}--{kind}--{name}".lower()
-    plain = kind in _KINDS and all(_PLAIN.fullmatch(p) for p in (namespace, name) if p != namespace or p)
+    plain = kind in _KINDS and bool(_PLAIN.fullmatch(name)) and (not namespace or bool(_PLAIN.fullmatch(namespace)))
     if plain and len(readable) <= MAX_NAME:
         return readable
     digest = hashlib.sha256("\0".join((namespace, kind, name)).encode("utf-8", "surrogatepass")).hexdigest()[:12]
