@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from analyzer.errors import InputError
+from analyzer.errors import InputError, os_error_sentence
 
 
 MARKER = ".kubetune"
@@ -64,7 +64,10 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target).resolve()
     check_replaceable(target)
     make_parent(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise InputError(os_error_sentence(exc, target)) from None
     try:
         (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
         yield tmp
@@ -75,9 +78,25 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
             _remove(old)
         else:
             tmp.rename(target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _explain(exc, target)
         raise
+
+
+def _explain(exc: BaseException, target: Path) -> None:
+    """Turn a failed write into one sentence about ``target`` (not the temp path): an ``OSError``
+    by its errno, any other failure (Parquet writers hide ENOSPC) by the free space left."""
+    if not isinstance(exc, Exception) or isinstance(exc, InputError):
+        return
+    if isinstance(exc, OSError) and exc.errno is not None:
+        raise InputError(os_error_sentence(exc, target)) from exc
+    try:
+        full = shutil.disk_usage(target.parent).free < 1 << 20
+    except OSError:
+        full = False
+    if full:
+        raise InputError(f"no space left on the device holding {target}.") from exc
 
 
 def _remove(path: Path) -> None:
@@ -93,14 +112,20 @@ def atomic_file(target: str | os.PathLike[str], buffering: int = -1) -> Iterator
     target = Path(target)
     if target.is_dir():
         raise InputError(f"{target} is a directory; give a file path to write to.")
+    if target.exists() and not target.is_file():
+        raise InputError(f"{target} is not a regular file (a device or pipe); give a file path, or no --out for stdout.")
     make_parent(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    except OSError as exc:
+        raise InputError(os_error_sentence(exc, target)) from None
     try:
         with os.fdopen(fd, "wb", buffering=buffering) as fh:
             yield fh
         os.replace(name, target)
-    except BaseException:
+    except BaseException as exc:
         Path(name).unlink(missing_ok=True)
+        _explain(exc, target)
         raise
 
 

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from analyzer.errors import KubetuneError
+from analyzer.errors import KubetuneError, os_error_sentence
 from analyzer.redact import install_log_filter, redact
 from analyzer.untrusted import visible
 from kubetune import signals
@@ -83,7 +83,7 @@ def _run(argv: list[str] | None) -> int:
     except OSError as exc:
         if exc.filename is None or os.environ.get("KUBETUNE_DEBUG"):
             return _internal(exc)
-        _error(signals.os_error_sentence(exc))
+        _error(os_error_sentence(exc))
         return 2
     except Exception as exc:  # a bug: say so briefly, traceback only on request
         return _internal(exc)

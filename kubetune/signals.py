@@ -7,7 +7,6 @@ directory or file is removed and nothing half-written is renamed into place.
 
 from __future__ import annotations
 
-import errno
 import signal
 import threading
 from collections.abc import Iterator
@@ -39,26 +38,3 @@ def interruptible() -> Iterator[None]:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-
-
-_OS_SENTENCES = {
-    errno.ENOSPC: "no space left on the device holding {path}",
-    errno.EDQUOT: "the disk quota is exceeded writing {path}",
-    errno.EROFS: "{path} is on a read-only file system",
-    errno.ENOTDIR: "{path} cannot be created: a part of the path is a file, not a directory",
-    errno.EISDIR: "{path} is a directory; give a file path",
-    errno.EACCES: "no permission to write {path}",
-    errno.EPERM: "no permission to write {path}",
-    errno.ENAMETOOLONG: "the file name {path} is too long",
-    errno.ENOENT: "{path} does not exist",
-    errno.EEXIST: "{path} already exists",
-}
-
-
-def os_error_sentence(exc: OSError) -> str:
-    """One sentence naming the path an ``OSError`` is about, and what to do."""
-    path = exc.filename
-    text = _OS_SENTENCES.get(exc.errno or 0)
-    if text is None:
-        return f"{path}: {(exc.strerror or type(exc).__name__).rstrip('.').lower()}."
-    return text.format(path=path) + "."
