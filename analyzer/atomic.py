@@ -47,6 +47,19 @@ def check_replaceable(target: str | os.PathLike[str]) -> None:
                      "so choose another --out (or remove it yourself).")
 
 
+def check_file_target(target: str | os.PathLike[str]) -> None:
+    """Refuse a file output that cannot be written, before any work: a directory, a device or pipe,
+    or a path under a file."""
+    target = Path(target)
+    if target.is_dir():
+        raise InputError(f"{target} is a directory; give a file path to write to.")
+    if target.exists() and not target.is_file():
+        raise InputError(f"{target} is not a regular file (a device or pipe); give a file path, or no --out for stdout.")
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{target} cannot be created: {parent} is a file, not a directory.")
+
+
 def make_parent(target: Path) -> None:
     """Create ``target``'s parent directories, or say which part of the path is a file."""
     for parent in reversed(target.parents):
@@ -110,10 +123,7 @@ def _remove(path: Path) -> None:
 def atomic_file(target: str | os.PathLike[str], buffering: int = -1) -> Iterator[IO[bytes]]:
     """Yield a binary file handle; on success the file replaces ``target``."""
     target = Path(target)
-    if target.is_dir():
-        raise InputError(f"{target} is a directory; give a file path to write to.")
-    if target.exists() and not target.is_file():
-        raise InputError(f"{target} is not a regular file (a device or pipe); give a file path, or no --out for stdout.")
+    check_file_target(target)
     make_parent(target)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)

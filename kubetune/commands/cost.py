@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.units import parse_duration
 from kubetune.console import note, out_console, spinner, warn
 from kubetune.options import with_source
@@ -54,6 +55,8 @@ def cost(
 
     from analyzer.cost import analyze_cost, rollup, top_waste
 
+    if out is not None:
+        check_file_target(out)
     snap = load_source(source, note=note)
     span = timedelta(seconds=parse_duration(window)) if window else None
     with spinner() as progress:

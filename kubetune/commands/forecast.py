@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
 from kubetune.console import note, out_console, say, spinner
@@ -39,6 +40,8 @@ def forecast(
 
     from forecasting import backtest_snapshot, detect_drift, forecast_snapshot
 
+    if out is not None:
+        check_file_target(out)
     if backtest and drift:
         raise InputError("give either --backtest or --drift, not both.")
     snap = load_source(source, note=note)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
 from kubetune.console import check_out, note, out_console, say, spinner, warn
@@ -99,6 +100,8 @@ def recommend(
     from recommenders.patches import write_patches
     from recommenders.policy import RightsizePolicy
 
+    if out is not None:
+        check_file_target(out)
     kinds = tuple(k.strip() for part in (kind or list(KNOWN_KINDS)) for k in part.split(",") if k.strip())
     if patches is not None:
         check_out(patches, overwrite)
