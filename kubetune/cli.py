@@ -15,8 +15,7 @@ import sys
 import typer
 
 from analyzer.errors import KubetuneError, os_error_sentence
-from analyzer.redact import install_log_filter, redact
-from analyzer.untrusted import visible
+from analyzer.redact import install_log_filter
 from kubetune import signals
 from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, simulate
 from kubetune.console import err_console, safe
@@ -64,9 +63,10 @@ def _run(argv: list[str] | None) -> int:
         app(args=argv, standalone_mode=False)
     except ClickExit as exc:
         return exc.exit_code
-    except ClickException as exc:
-        exc.message = redact(visible(exc.message))
-        exc.show(file=sys.stderr)
+    except ClickException as exc:  # bad usage: one line, with where to look
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _error(f"{exc.format_message().rstrip('.')}{where}.")
         return 2
     except ClickAbort:
         err_console.print("aborted.")
