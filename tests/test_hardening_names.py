@@ -170,19 +170,23 @@ def test_markup_names_do_not_crash_tables(weird, command):
         assert "[/]" in result.out or "[link=http://evil.example]" in result.out
 
 
-def test_internal_error_handler_survives_markup_in_the_message(tmp_path):
+def test_error_handlers_show_markup_and_escapes_literally(capsys):
     from analyzer.errors import InputError
     from kubetune import cli
 
-    def boom(**_kw):
-        raise InputError("bad name [/] and \x1b[2J here")
+    for exc, code in ((InputError("bad name [/] and \x1b[2J here"), 2), (ValueError("[/] at [link=x]y"), 1)):
+        def boom(exc=exc):
+            raise exc
 
-    cli.app.command("boom-test")(boom)
-    try:
-        rc = cli.main(["boom-test"])
-    finally:
-        cli.app.registered_commands.pop()
-    assert rc == 2
+        cli.app.command("boom-test")(boom)
+        try:
+            rc = cli.main(["boom-test"])
+        finally:
+            cli.app.registered_commands.pop()
+        err = capsys.readouterr().err
+        assert rc == code, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert "[/]" in err and "\x1b" not in err.replace("\\x1b", "")
 
 
 # -- 3. CSV formula injection -------------------------------------------------------------------
