@@ -48,20 +48,26 @@ def clear() -> None:
         _SECRETS.clear()
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's final message."""
+_installed = False
 
-    def filter(self, record: logging.LogRecord) -> bool:
+
+def install_log_filter() -> None:
+    """Redact every log record of the process, whichever logger or handler it reaches.
+
+    A record factory rather than a handler filter: libraries (the Kubernetes client's exec plugin
+    loader) log through the root logger before any handler exists, and ``logging`` then adds one."""
+    global _installed
+    if _installed:
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
-        return True
+        return record
 
-
-def install_log_filter(logger: logging.Logger | None = None) -> None:
-    """Redact every record that reaches the handlers of ``logger`` (default: the root logger)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    logging.setLogRecordFactory(factory)
+    _installed = True

@@ -19,6 +19,7 @@ import polars as pl
 
 from analyzer.atomic import atomic_directory
 from analyzer.errors import SnapshotError
+from analyzer.redact import redact
 from analyzer.sanity import check_window, clean_names, clean_usage
 from analyzer.schema import FORMAT_NAME, FRAMES, KEYS, SCHEMA_VERSION, Frame
 
@@ -52,7 +53,7 @@ class Manifest:
             "source": self.source,
             "created_at": _iso(self.created_at),
             "absent": list(self.absent),
-            "warnings": list(self.warnings),
+            "warnings": [redact(w) for w in self.warnings],
             "frames": {name: {"file": FRAMES[name].file, "rows": n} for name, n in self.rows.items()},
         }
 

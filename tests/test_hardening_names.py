@@ -213,13 +213,16 @@ def test_csv_numbers_are_untouched():
 # -- 5. Names at the collector: warn with counts, refuse only control characters ----------------
 
 
-def test_names_outside_kubernetes_rules_are_kept_with_a_counted_warning(tmp_path):
+def _import(tmp_path, *rows: str):
     usage = tmp_path / "u.csv"
-    usage.write_text(
-        "timestamp,namespace,workload_kind,workload,pod,container,resource,value\n"
-        "2026-11-01T00:00:00Z,ns,Deployment,VM_123,VM_123-a,App,cpu,0.5\n"
-        "2026-11-01T00:05:00Z,ns,Deployment,VM_123,VM_123-a,App,cpu,0.6\n", encoding="utf-8")
-    result = run_cli("import", usage, "--out", tmp_path / "snap")
+    usage.write_text("timestamp,namespace,workload_kind,workload,pod,container,resource,value\n"
+                     + "".join(f"2026-11-01T00:{5 * i:02d}:00Z,ns,Deployment,{r}\n" for i, r in enumerate(rows)),
+                     encoding="utf-8")
+    return run_cli("import", usage, "--out", tmp_path / "snap")
+
+
+def test_names_outside_kubernetes_rules_are_kept_with_a_counted_warning(tmp_path):
+    result = _import(tmp_path, "VM_123,VM_123-a,App,cpu,0.5", "VM_123,VM_123-a,App,cpu,0.6")
     assert result.code == 0, result.err
     assert "3 name(s) do not follow Kubernetes naming rules" in result.err
     from analyzer.snapshot import load_snapshot
@@ -228,12 +231,7 @@ def test_names_outside_kubernetes_rules_are_kept_with_a_counted_warning(tmp_path
 
 
 def test_control_characters_in_names_are_refused_at_import_and_dropped_elsewhere(tmp_path):
-    usage = tmp_path / "u.csv"
-    usage.write_text(
-        "timestamp,namespace,workload_kind,workload,pod,container,resource,value\n"
-        "2026-11-01T00:00:00Z,ns,Deployment,web,web-a,app,cpu,0.5\n"
-        '2026-11-01T00:05:00Z,ns,Deployment,"we\x1b[2Jb",web-a,app,cpu,0.6\n', encoding="utf-8")
-    result = run_cli("import", usage, "--out", tmp_path / "snap")
+    result = _import(tmp_path, "web,web-a,app,cpu,0.5", '"we\x1b[2Jb",web-a,app,cpu,0.6')
     assert result.code == 2 and "control character" in result.err and "line 3" in result.err
     assert not (tmp_path / "snap").exists() and "Traceback" not in result.err
     frames, warnings = clean_names({"usage": pl.DataFrame({"pod": ["a", "b\nc", "d"]})})

@@ -53,6 +53,12 @@ def test_registry_redacts_every_registered_secret_and_the_basic_string():
     basic = base64.b64encode(b"alice:pw-secret").decode()
     text = f"Bearer tok-123456789 / Basic {basic} / alice:pw-secret / abc"
     assert redact.redact(text) == "Bearer *** / Basic *** / *** / abc"
+    import logging
+
+    redact.install_log_filter()
+    record = logging.getLogger("some.library").makeRecord("x", logging.ERROR, "f", 1, "token %s", ("tok-123456789",),
+                                                          None)
+    assert record.getMessage() == "token ***"
     redact.clear()
 
 
