@@ -2,7 +2,7 @@
 
 Whoever reads a secret (the Prometheus token, basic-auth password, header values, kubeconfig
 tokens; later Slack webhooks, Git tokens, S3 keys) calls ``register(secret)`` once; the CLI's error
-handler, the console's notes and warnings, and the log handler pass their text through ``redact``.
+handler, the console's notes and warnings, every log record and the manifest's warnings pass through ``redact``.
 A server that echoes our headers back in an error body therefore never puts them on stderr.
 """
 
