@@ -24,8 +24,11 @@ ROW_SCHEMA = {
 
 
 def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kinds=KINDS, pricing_file=None,
-              spot_placement: str = "preferred") -> RecommendationSet:
-    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates."""
+              spot_placement: str = "preferred", gpu_settings=None) -> RecommendationSet:
+    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates.
+
+    ``gpu_settings`` (``GpuSettings``) defaults to the GPU defaults with the policy's
+    ``min_history_hours`` (the shared knob)."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
         from analyzer.errors import InputError
@@ -39,8 +42,11 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
         out.extend(recommend_rightsizing(snapshot, policy, rates))
     if "gpu" in kinds:
         from recommenders.gpu import recommend_gpu
+        from recommenders.gpu_settings import GpuSettings
 
-        out.extend(recommend_gpu(snapshot, rates))
+        if gpu_settings is None:
+            gpu_settings = GpuSettings(min_history_hours=(policy or RightsizePolicy()).min_history_hours)
+        out.extend(recommend_gpu(snapshot, rates, gpu_settings))
     if "spot" in kinds:
         from recommenders.spot import recommend_spot
 

@@ -17,6 +17,9 @@ def import_(
     containers: Annotated[
         Path | None, typer.Option(help="Optional containers file with requests/limits (base units or 250m/512Mi).")
     ] = None,
+    gpus: Annotated[
+        Path | None, typer.Option(help="Optional GPUs file: device, gpu_model, gpu_memory_total (bytes or 80Gi).")
+    ] = None,
     cluster: Annotated[str, typer.Option(help="Cluster name for the manifest.")] = "imported",
     step: Annotated[str | None, typer.Option(help="Sample step (default: inferred from the data).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists (only a directory kubetune wrote).")] = False,
@@ -29,8 +32,12 @@ def import_(
     namespace, workload_kind, workload, pod, container, resource (cpu | memory | gpu | gpu_memory)
     and value in base units (cores, bytes, busy fraction). An optional containers file keyed by
     namespace, pod, container adds cpu_request, cpu_limit, memory_request, memory_limit, ...
+    GPU rows may name their device (GPU UUID) and, beside it, gpu_model (NVIDIA-A100-SXM4-80GB)
+    and gpu_memory_total (bytes or 80Gi); or give those per device in a --gpus file. The GPU
+    recommender needs the model and memory to propose MIG slices or time-slicing.
 
     Example: kubetune import usage.csv --containers requests.csv --out snap/
+    Example: kubetune import dcgm.csv --gpus gpus.csv --out snap/
     """
     from analyzer.collectors.files import import_files
 
@@ -38,7 +45,8 @@ def import_(
     check_out(out, overwrite)
     with spinner() as progress:
         progress.add_task(f"importing {usage}", total=None)
-        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, max_window_days=max_window)
+        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, gpus_path=gpus,
+                            max_window_days=max_window)
         path = snap.write(out, overwrite=overwrite)
     for warning in snap.manifest.warnings:
         warn(warning)

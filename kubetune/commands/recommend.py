@@ -73,6 +73,18 @@ def recommend(
     spot_placement: Annotated[SpotPlacement, typer.Option(
         help="Spot patches: preferred node affinity (falls back to on-demand), required affinity, or nodeSelector.",
         rich_help_panel="Policy")] = SpotPlacement.preferred,
+    gpu_sharing: Annotated[str, typer.Option(
+        help="GPU sharing: auto (MIG where the model has it, else time-slicing), mig, time-slicing or mps.",
+        rich_help_panel="GPU")] = "auto",
+    gpu_margin: Annotated[float | None, typer.Option(
+        help="Fixed GPU headroom over the framebuffer peak and P95 busy (0.2 = 20%); default: calibrated per pod.",
+        rich_help_panel="GPU")] = None,
+    gpu_fb_risk: Annotated[float, typer.Option(
+        help="Accepted chance that a pod's later framebuffer peak beats its slice (a CUDA OOM); sets the "
+             "calibrated framebuffer margin.", rich_help_panel="GPU")] = 0.01,
+    gpu_busy_risk: Annotated[float, typer.Option(
+        help="Accepted share of samples with GPU busy above the proposed compute share.",
+        rich_help_panel="GPU")] = 0.05,
     pricing: Annotated[Path | None, typer.Option(help="Your prices (YAML), as for `kubetune cost`.")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list what got no recommendation, and why.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
@@ -115,12 +127,18 @@ def recommend(
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
         use_forecast=use_forecast,
     )
+    from recommenders.gpu_settings import GpuSettings
+
+    # hand-wired until #13's generated flags land: --min-history is the knob all recommenders share
+    gpu_settings = GpuSettings(min_history_hours=policy.min_history_hours, margin=gpu_margin, fb_risk=gpu_fb_risk,
+                               busy_risk=gpu_busy_risk, sharing=gpu_sharing)
     snap = load_source(source, note=note)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
     with spinner() as progress:
         progress.add_task("recommending", total=None)
-        result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value)
+        result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value,
+                     gpu_settings=gpu_settings)
     for line in result.notes:
         warn(line, "note")
     if patches is not None:
