@@ -337,6 +337,8 @@ def test_version_403_and_404_are_one_sentence(tmp_path, kube_objects, status, ne
     ({"client-certificate": "/nonexistent/cert.pem", "client-key": "/nonexistent/key.pem"},
      "client-certificate /nonexistent/cert.pem does not exist"),
     ({"tokenFile": "/nonexistent/token"}, "tokenFile /nonexistent/token does not exist"),
+    ({"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "false"}},
+     "its credential plugin failed (exec: process returned 1)"),
 ])
 def test_missing_credentials_are_named(tmp_path, kube_objects, user, needle):
     from tests.support.kube_api_server import Faults, KubeAPIServer

@@ -194,6 +194,8 @@ def connect(config: KubeConfig) -> Connection:
             raise InputError(f"kubeconfig {where} has no context {name!r}; "
                              f"it has {', '.join(sorted(map(str, contexts)))}.")
         _check_user(docs, paths, contexts[name], where)
+        failed = _Collect()  # the client logs a failed exec plugin on the root logger and goes on without a token
+        logging.getLogger().addHandler(failed)
         try:
             kube_config.load_kube_config(
                 config_file=str(paths[0]) if config.kubeconfig else None, context=name,
@@ -201,6 +203,12 @@ def connect(config: KubeConfig) -> Connection:
         except (ConfigException, ValueError, TypeError, KeyError, OSError) as exc:
             text = Connection(None, "", "", secrets).scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise InputError(f"kubeconfig {where}, context {name!r}, cannot be used: {text[:200].rstrip('. ')}.") from None
+        finally:
+            logging.getLogger().removeHandler(failed)
+        if failed.messages:
+            text = Connection(None, "", "", secrets).scrub(failed.messages[0].splitlines()[0])
+            raise InputError(f"kubeconfig {where}, context {name!r}: its credential plugin failed "
+                             f"({text[:200].rstrip('. ')}).")
         cluster = config.cluster or str(contexts[name].get("cluster") or name)
     cfg.retries = False  # retries are ours (backoff, and never on 4xx)
     for value in (cfg.api_key or {}).values():  # "Bearer <token>" / "bearer <token>" (exec plugins, in-cluster)
@@ -210,6 +218,17 @@ def connect(config: KubeConfig) -> Connection:
     for s in secrets:
         redact.register(s)
     return Connection(k8s.ApiClient(cfg), safe_host(cfg.host), cluster, secrets)
+
+
+class _Collect(logging.Handler):
+    """Error records logged while the kubeconfig loads (instead of a raw ``ERROR:root:`` line)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _check_user(docs: list[dict], paths: list[Path], context: dict, where: str) -> None:
