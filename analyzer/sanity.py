@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from analyzer.errors import InputError
+from analyzer.untrusted import CONTROL_PATTERN
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)  # clock skew between the source and this machine
@@ -28,8 +29,10 @@ def clean_usage(usage: pl.DataFrame, now: datetime | None = None) -> tuple[pl.Da
     if usage.is_empty():
         return usage, []
     latest = (now or datetime.now(UTC)) + FUTURE_SLACK
-    ts, value, resource = pl.col("timestamp"), pl.col("value"), pl.col("resource").cast(pl.String)
-    limit = pl.col("resource").cast(pl.String).replace_strict(MAX_VALUE, default=float("inf"), return_dtype=pl.Float64)
+    ts, value, resource = pl.col("timestamp"), pl.col("value"), pl.col("resource")
+    limit = pl.lit(float("inf"))
+    for name, bound in MAX_VALUE.items():
+        limit = pl.when(resource == name).then(pl.lit(bound)).otherwise(limit)
     checks = [
         ((ts < pl.lit(EARLIEST)) | (ts > pl.lit(latest)),
          f"timestamps before {EARLIEST:%Y-%m-%d} or after tomorrow"),
@@ -43,7 +46,7 @@ def clean_usage(usage: pl.DataFrame, now: datetime | None = None) -> tuple[pl.Da
     if warnings:
         bad = pl.any_horizontal(c.fill_null(False) for c, _ in checks)
         usage = usage.filter(~bad)
-    if usage.filter(resource == "gpu").height and (usage.get_column("value").max() or 0) > 1.0:
+    if usage.select(((resource == "gpu") & (value > 1.0)).any()).item():
         usage = usage.with_columns(
             pl.when((resource == "gpu") & (value > 1.0)).then(1.0).otherwise(value).alias("value"))
     return usage, warnings
@@ -61,7 +64,6 @@ def check_window(start: datetime, end: datetime, where: str, max_window_days: fl
 
 
 NAME_COLUMNS = ("namespace", "workload", "pod", "container")
-CONTROL_PATTERN = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 KUBE_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
@@ -69,10 +71,14 @@ def control_rows(df: pl.DataFrame) -> pl.Series:
     """Rows whose names hold a control character: those cannot be shown safely anywhere.
 
     Checks each column's distinct values first (cheap on categoricals), so clean frames cost little."""
-    mask = pl.Series("control", [False] * df.height, dtype=pl.Boolean)
-    for c in (c for c in NAME_COLUMNS if c in df.columns):
-        values = df.get_column(c).cast(pl.String).unique().drop_nulls()
-        bad = values.filter(values.str.contains(CONTROL_PATTERN))
+    mask = pl.repeat(False, df.height, dtype=pl.Boolean, eager=True).alias("control")
+    cols = [c for c in NAME_COLUMNS if c in df.columns]
+    if not cols or df.is_empty():
+        return mask
+    distinct = df.select(pl.col(c).unique().cast(pl.String).implode() for c in cols)  # one parallel pass
+    for c in cols:  # a handful of name columns
+        values = distinct.get_column(c).explode()
+        bad = values.filter(values.str.contains(CONTROL_PATTERN).fill_null(False))
         if bad.len():
             mask = mask | df.get_column(c).cast(pl.String).is_in(bad.to_list()).fill_null(False)
     return mask
@@ -95,7 +101,7 @@ def clean_names(frames: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame
 def unusual_names(df: pl.DataFrame) -> str | None:
     """A counted warning for names outside Kubernetes' rules (VM ids, hashes: legitimate, kept, escaped)."""
     cols = [c for c in NAME_COLUMNS if c in df.columns]
-    names = pl.concat([df.get_column(c).cast(pl.String).unique() for c in cols]).unique() if cols else pl.Series([])
+    names = pl.concat([df.get_column(c).unique().cast(pl.String) for c in cols]).unique() if cols else pl.Series([])
     odd = names.filter(~names.str.contains(KUBE_NAME) | (names.str.len_chars() > 253))
     if odd.is_empty():
         return None

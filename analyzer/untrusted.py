@@ -15,7 +15,8 @@ import polars as pl
 from rich.markup import escape
 
 # C0 and C1 control characters, DEL, and the Unicode line/paragraph separators and bidi overrides.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+CONTROL_PATTERN = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"  # Python and Rust (Polars) syntax
+CONTROL = re.compile(CONTROL_PATTERN)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
