@@ -68,6 +68,18 @@ def make_parent(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def readable_mode(directory: bool) -> int:
+    """The mode a plain ``open``/``mkdir`` would give under the current umask: temp files and
+    directories start private (0600/0700), and outputs are meant to be read by others."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 @contextmanager
 def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp directory; on success it replaces ``target`` (an old one is removed after).
@@ -82,6 +94,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         raise InputError(os_error_sentence(exc, target)) from None
     try:
+        os.chmod(tmp, readable_mode(directory=True))
         (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
         yield tmp
         if target.exists():
@@ -130,6 +143,7 @@ def atomic_file(target: str | os.PathLike[str], buffering: int = -1) -> Iterator
     except OSError as exc:
         raise InputError(os_error_sentence(exc, target)) from None
     try:
+        os.fchmod(fd, readable_mode(directory=False))
         with os.fdopen(fd, "wb", buffering=buffering) as fh:
             yield fh
         os.replace(name, target)

@@ -17,7 +17,7 @@ import typer
 from analyzer.errors import KubetuneError, os_error_sentence
 from analyzer.redact import install_log_filter
 from kubetune import signals
-from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, simulate
+from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, report, simulate
 from kubetune.console import err_console, safe
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -43,7 +43,7 @@ app.command()(simulate.simulate)
 app.command("import")(imports.import_)
 app.command()(collect.collect)
 app.command()(inspect.info)
-app.command()(inspect.report)
+app.command()(report.report)
 app.command()(cost.cost)
 app.command()(forecast.forecast)
 app.command()(recommend.recommend)
