@@ -59,6 +59,18 @@ def test_registry_redacts_every_registered_secret_and_the_basic_string():
     record = logging.getLogger("some.library").makeRecord("x", logging.ERROR, "f", 1, "token %s", ("tok-123456789",),
                                                           None)
     assert record.getMessage() == "token ***"
+    from dashboards.report.push import slack_webhook
+
+    hook = "https://hooks.slack.example/services/T000/B000/kt-webhook-secret"
+    os.environ["KUBETUNE_TEST_HOOK"] = hook
+    try:
+        import dashboards.report.push as push
+
+        old, push.SLACK_ENV = push.SLACK_ENV, "KUBETUNE_TEST_HOOK"
+        assert slack_webhook(None) == hook and redact.redact(f"POST {hook} failed") == "POST *** failed"
+    finally:
+        push.SLACK_ENV = old
+        del os.environ["KUBETUNE_TEST_HOOK"]
     redact.clear()
 
 
