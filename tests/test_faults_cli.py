@@ -2,7 +2,8 @@
 
 Each case runs ``kubetune.cli.main`` in a fresh directory holding a good snapshot, a user's
 directory and a user's file, and asserts what a user is promised: the exit code (2 bad input,
-1 failure), exactly one line on stderr naming the culprit, no traceback, nothing half-written,
+1 failure), exactly one error line on stderr naming the culprit (after progress log lines, if
+any), no traceback, nothing half-written,
 and every file that was there before still there, unchanged.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from kubetune.cli import main
 from tests.support.prometheus_server import free_port
 from tests.support.tiny import tiny_snapshot
 
+PROGRESS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
 HEADER = "timestamp,namespace,workload_kind,workload,pod,container,resource,value\n"
 GOOD_ROW = "2026-11-01T00:00:00Z,shop,Deployment,web,web-a,app,cpu,0.5\n"
 
@@ -128,8 +131,9 @@ def test_fault(case: Case, world: Path, tmp_path: Path, capsys, monkeypatch):
     out, err = capsys.readouterr()
     assert code == case.code, err
     assert "Traceback" not in err + out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+    # progress log lines (non-TTY progress: "<UTC time> loading the source") may precede; the error is one line
+    lines = [line for line in err.strip().splitlines() if not PROGRESS.match(line)]
+    assert len(lines) == 1 and err.rstrip().endswith(lines[0]), err
     assert case.needle in lines[0], lines[0]
     assert out == ""  # nothing on stdout either: no partial result
     assert _state(root) == before  # no partial output, no user file lost or changed
