@@ -17,7 +17,7 @@ import typer
 from analyzer.errors import KubetuneError, os_error_sentence
 from analyzer.redact import install_log_filter
 from kubetune import signals
-from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, report, simulate
+from kubetune.commands import collect, cost, dashboard, forecast, imports, inspect, pr, recommend, report, simulate
 from kubetune.console import err_console, safe
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -47,8 +47,8 @@ app.command()(report.report)
 app.command()(cost.cost)
 app.command()(forecast.forecast)
 app.command()(recommend.recommend)
-app.command()(planned.pr)
-app.command()(planned.dashboard)
+app.command()(pr.pr)
+app.command()(dashboard.dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

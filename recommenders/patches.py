@@ -87,6 +87,12 @@ def _comment(recs: list[Recommendation]) -> str:
             obs = ", ".join(f"{k} {human_value(r.resource, v) if r.resource in ('cpu', 'memory') else f'{v:.3g}'}"
                             for k, v in ev.observed.items())
             lines.append(f"  observed: {obs}")
+        if ev.policy:
+            risks = [f"expected OOM risk {ev.expected_oom_risk:.1%}" if ev.expected_oom_risk is not None else "",
+                     f"memory above request {ev.expected_memory_above_request:.2%} of use"
+                     if ev.expected_memory_above_request is not None else ""]
+            lines.append(f"  memory policy: {ev.policy}, quantile {ev.quantile_used}"
+                         + "".join(f", {x}" for x in risks if x))
         if ev.ooms:
             lines.append(f"  OOM kills seen: {ev.ooms}")
         lines += [f"  note: {n}" for n in ev.notes]

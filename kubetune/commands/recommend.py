@@ -23,6 +23,25 @@ class RiskMode(str, Enum):
     workload = "workload"
 
 
+class MemoryPolicy(str, Enum):
+    guaranteed = "guaranteed"
+    burstable = "burstable"
+
+
+def _node_size(text: str) -> tuple[int, float]:
+    """--node-size "64Gi/16" -> (bytes, cores)."""
+    from analyzer.units import parse_cpu, parse_memory
+
+    mem, sep, cpu = text.replace(",", "/").partition("/")
+    try:
+        out = parse_memory(mem.strip()), parse_cpu(cpu.strip())
+    except (ValueError, ArithmeticError, InputError):
+        out = None
+    if not sep or out is None or out[0] <= 0 or out[1] <= 0:
+        raise InputError(f"--node-size must be MEMORY/CPU such as 64Gi/16, got {text!r}.")
+    return out
+
+
 class SpotPlacement(str, Enum):
     preferred = "preferred"
     required = "required"
@@ -42,23 +61,42 @@ def recommend(
     kind: Annotated[list[str] | None, typer.Option(
         "--kind", help="Only these recommenders: rightsize, gpu, spot (repeat or comma-separate; default all).")] = None,
     risk: Annotated[float, typer.Option(
-        help="Accepted share of pod-hours with CPU demand above request (0.02 = 2%), calibrated out of sample.",
-        rich_help_panel="Policy")] = 0.02,
+        help="Accepted share of pod-hours with CPU demand above request (0.06 = 6%), calibrated out of sample.",
+        rich_help_panel="Policy")] = 0.06,
     risk_mode: Annotated[RiskMode, typer.Option(
         help="workload: every container within --risk (bounds how far demand exceeds requests); cluster: spend "
              "--risk where it saves the most cores (no container above --max-risk; fewer cores, bigger shortfalls "
              "on spiky containers).", rich_help_panel="Policy")] = RiskMode.workload,
     max_risk: Annotated[float, typer.Option(help="Cap on one container's CPU risk in cluster mode.",
                                             rich_help_panel="Policy")] = 0.10,
+    memory_spread: Annotated[bool, typer.Option(
+        "--memory-spread", help="Scale each container's memory margin by how far its daily peaks swing, calibrated "
+                                "for --memory-risk (on the Bitbrains frontier no better than the flat margin).",
+        rich_help_panel="Policy")] = False,
     memory_risk: Annotated[float, typer.Option(
-        help="Accepted chance that next week's memory peak exceeds the proposal (sets each container's margin).",
+        help="With --memory-spread: accepted chance that next week's memory peak exceeds the limit.",
         rich_help_panel="Policy")] = 0.01,
-    memory_margin: Annotated[float, typer.Option(help="Smallest memory margin over the observed peak (0.05 = 5%).",
-                                                 rich_help_panel="Policy")] = 0.05,
+    memory_margin: Annotated[float, typer.Option(
+        help="Memory limit margin over the observed peak (0.15 = 15%; at least 64Mi); guaranteed: also the request.",
+        rich_help_panel="Policy")] = 0.15,
+    memory_policy: Annotated[MemoryPolicy, typer.Option(
+        help="guaranteed: memory request = limit, never below the observed peak (no eviction risk); burstable: "
+             "the limit at peak x 1.5, the request at a calibrated high quantile (cheaper; node-checked, see "
+             "--node-size).", rich_help_panel="Policy")] = MemoryPolicy.guaranteed,
+    memory_overcommit: Annotated[float, typer.Option(
+        help="burstable: accepted memory above the request, as a fraction of each container's memory use.",
+        rich_help_panel="Policy")] = 0.01,
+    node_size: Annotated[str, typer.Option(
+        help="burstable node check: node allocatable MEMORY/CPU when the snapshot has no nodes, e.g. 64Gi/16.",
+        rich_help_panel="Policy")] = "64Gi/16",
+    node_pressure_risk: Annotated[float, typer.Option(
+        help="burstable: accepted share of node-hours with summed memory use over allocatable when the new "
+             "requests are packed and the history replayed (0.001 = 0.1%); requests are raised until it holds.",
+        rich_help_panel="Policy")] = 0.001,
     cpu_limit_ratio: Annotated[float | None, typer.Option(
         help="Propose CPU limit = request x RATIO (default: no CPU limit change).", rich_help_panel="Policy")] = None,
     keep_memory_limit: Annotated[bool, typer.Option(
-        help="Leave memory limits alone unless below the new request (default: limit = request).",
+        help="Leave memory limits alone unless below the policy's limit (peak + margin); either policy.",
         rich_help_panel="Policy")] = False,
     min_change: Annotated[float, typer.Option(help="Skip changes smaller than this fraction (no churn).",
                                               rich_help_panel="Policy")] = 0.05,
@@ -92,9 +130,11 @@ def recommend(
 ) -> None:
     """Right-sizing, GPU-sharing and spot recommendations, each with its saving, risk and evidence.
 
-    CPU requests come from calibrated quantiles of per-pod demand after the last behaviour change,
-    under a risk budget (--risk); memory from the observed peak plus a margin set by how much the
-    container's daily peaks vary, never below the peak, with VPA's bump for OOM-killed containers.
+    CPU requests come from calibrated quantiles of per-pod demand,
+    under a risk budget (--risk); the memory limit from the observed peak + max(--memory-margin, 64Mi),
+    never below the peak, with VPA's bump for OOM-killed containers. --memory-policy guaranteed sets
+    request = limit; burstable sets the request at a calibrated quantile (--memory-overcommit) and
+    checks the packing against node memory pressure (--node-size, --node-pressure-risk).
     GPUs: remove unused ones, share (MIG profile or time-slicing) lightly used ones. Spot: workloads
     that pass the readiness checks. JSON/CSV keep base units (cores, bytes, devices); the table
     shows human units.
@@ -104,6 +144,7 @@ def recommend(
       kubetune recommend --risk 0.01 --format json --out recs.json
       kubetune recommend --patches patches/ --base ../base
       kubetune recommend --kind rightsize --skipped
+      kubetune recommend --memory-policy burstable --node-size 32Gi/8
     """
     from recommenders.api import KINDS as KNOWN_KINDS
     from recommenders.api import recommend as run
@@ -120,12 +161,14 @@ def recommend(
         local = resolve_base(patches, base) if base else None
         if local is not None and not local.exists():
             raise InputError(f"--base {base} does not exist: it is resolved from the --patches directory, to {local}.")
+    node_mem, node_cores = _node_size(node_size)
     policy = RightsizePolicy(
         risk=risk, risk_mode=risk_mode.value, max_risk=max(max_risk, risk), memory_risk=memory_risk,
         memory_margin=memory_margin, max_memory_margin=max(0.5, memory_margin), cpu_limit_ratio=cpu_limit_ratio,
         memory_limit="keep" if keep_memory_limit else "request", min_change=min_change,
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
-        use_forecast=use_forecast,
+        use_forecast=use_forecast, memory_spread=memory_spread, memory_policy=memory_policy.value, memory_overcommit=memory_overcommit,
+        node_memory=node_mem, node_cpu=node_cores, node_pressure_risk=node_pressure_risk,
     )
     from recommenders.gpu_settings import GpuSettings
 
