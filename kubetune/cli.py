@@ -2,7 +2,8 @@
 
 Commands live in ``kubetune/commands/`` (one module each); shared options in ``kubetune.options``,
 table shaping in ``kubetune.tables``. Exit codes: 0 ok, 1 the job failed (e.g. a server error),
-2 bad usage or bad input, 130 interrupted (Ctrl-C). Errors are one sentence on stderr, never a
+2 bad usage or bad input (including an output path that cannot be written), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM). Errors are one sentence on stderr, never a
 traceback (set ``KUBETUNE_DEBUG=1`` to see one for a bug).
 """
 
@@ -12,11 +13,12 @@ import os
 import sys
 
 import typer
-from rich.markup import escape
 
-from analyzer.errors import KubetuneError
+from analyzer.errors import KubetuneError, os_error_sentence
+from analyzer.redact import install_log_filter
+from kubetune import signals
 from kubetune.commands import collect, cost, dashboard, forecast, imports, inspect, pr, recommend, report, simulate
-from kubetune.console import err_console
+from kubetune.console import err_console, safe
 
 # Typer may vendor click; find its exception base classes through the public names.
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -51,32 +53,57 @@ app.command()(dashboard.dashboard)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn user-facing errors into one line and an exit code."""
+    install_log_filter()
+    with signals.interruptible():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except ClickExit as exc:
         return exc.exit_code
-    except ClickException as exc:
-        exc.show(file=sys.stderr)
+    except ClickException as exc:  # bad usage: one line, with where to look
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _error(f"{exc.format_message().rstrip('.')}{where}.")
         return 2
     except ClickAbort:
         err_console.print("aborted.")
         return 1
     except KubetuneError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        _error(str(exc))
+        return exc.exit_code
+    except signals.Interrupted as exc:
+        err_console.print(f"{exc.word}.", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted.")
         return 130
+    except OSError as exc:
+        if exc.filename is None or os.environ.get("KUBETUNE_DEBUG"):
+            return _internal(exc)
+        _error(os_error_sentence(exc))
+        return 2
     except Exception as exc:  # a bug: say so briefly, traceback only on request
-        if os.environ.get("KUBETUNE_DEBUG"):
-            raise
-        err_console.print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(set KUBETUNE_DEBUG=1 for the traceback and please report it).",
-            highlight=False,
-        )
-        return 1
+        return _internal(exc)
     return 0
+
+
+def _error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {safe(message)}", highlight=False)
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("KUBETUNE_DEBUG"):
+        raise exc
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    err_console.print(
+        f"[bold red]internal error:[/bold red] {safe(f'{type(exc).__name__}: {first}')} "
+        "(set KUBETUNE_DEBUG=1 for the traceback and please report it).",
+        highlight=False,
+    )
+    return 1
 
 
 def entry() -> None:  # pragma: no cover - console script

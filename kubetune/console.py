@@ -7,23 +7,35 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from analyzer.atomic import check_replaceable
 from analyzer.errors import InputError
+from analyzer.redact import redact
+from analyzer.untrusted import terminal
 
 # Piped output is not squeezed to 80 columns: tables stay readable in files and CI logs.
 out_console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=160)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one message = one line, whatever the width
+
+
+def safe(message: object) -> str:
+    """A message as rich markup that shows it literally: secrets redacted, controls escaped."""
+    return terminal(redact(str(message)))
+
+
+def say(message: str) -> None:
+    """A plain line on stderr (paths and names in it are shown literally)."""
+    err_console.print(safe(message), highlight=False)
 
 
 def note(message: str) -> None:
     """A dim line on stderr: what the command assumed or chose."""
-    err_console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
+    err_console.print(f"[dim]{safe(message)}[/dim]", highlight=False)
 
 
-def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+def warn(message: str, label: str = "warning") -> None:
+    err_console.print(f"[yellow]{label}:[/yellow] {safe(message)}", highlight=False)
 
 
 def spinner() -> Progress:
@@ -35,7 +47,9 @@ def spinner() -> Progress:
 
 
 def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty --out before doing the work, not after."""
+    """Refuse an existing, non-empty --out before doing the work, not after; with --overwrite,
+    refuse anything kubetune did not write (``analyzer.atomic.check_replaceable``)."""
     target = Path(out)
     if target.exists() and not overwrite and not (target.is_dir() and not any(target.iterdir())):
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite.")
+    check_replaceable(target)

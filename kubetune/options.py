@@ -50,6 +50,10 @@ HistoryOpt = Annotated[
     str, typer.Option("--history", help="How much history to read from a live source, e.g. 14d.",
                       rich_help_panel=SOURCE_PANEL)
 ]
+MaxWindowOpt = Annotated[
+    float | None, typer.Option("--max-window", help="Longest snapshot window in days to accept (default 400).",
+                               rich_help_panel=SOURCE_PANEL)
+]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 
@@ -57,6 +61,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this 
 _SOURCE_PARAMS: list[tuple[str, Any, Any]] = [
     ("source", SourceArg, None), ("snapshot", SnapshotOpt, None), ("prometheus_url", PrometheusOpt, None),
     ("kubeconfig", KubeconfigOpt, None), ("in_cluster", InClusterOpt, False), ("history", HistoryOpt, "14d"),
+    ("max_window", MaxWindowOpt, None),
 ]
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from analyzer import yamlio
 from analyzer.atomic import write_bytes_atomic as write_atomic
 from analyzer.errors import InputError
+from analyzer.untrusted import csv_safe, terminal
 
 
 class Format(str, Enum):
@@ -74,10 +75,10 @@ def emit(
         return
     if fmt is Format.table:
         text = None
-        table = Table(title=title, header_style="bold")
+        table = Table(title=terminal(title) if title else None, header_style="bold")
         for name, dtype in df.schema.items():
             numeric = dtype.is_numeric() or name in (formatters or {})
-            table.add_column(name, justify="right" if numeric else "left", no_wrap=not numeric)
+            table.add_column(terminal(name), justify="right" if numeric else "left", no_wrap=not numeric)
         formatters = formatters or {}
         for row in df.iter_rows(named=True):
             table.add_row(*[_cell(row[c], formatters.get(c)) for c in df.columns])
@@ -92,9 +93,9 @@ def emit(
     elif fmt is Format.yaml:
         text = yamlio.dump(plain_rows(df))
     else:
-        text = df.with_columns(
+        text = csv_safe(df.with_columns(
             pl.col(n).cast(pl.String) for n, d in df.schema.items() if d == pl.Categorical or isinstance(d, pl.Enum)
-        ).write_csv()
+        )).write_csv()
     if out is None:
         sys.stdout.write(text)
     else:
@@ -105,7 +106,7 @@ def _cell(value: object, formatter: Callable[[object], str] | None) -> str:
     if value is None:
         return "-"
     if formatter is not None:
-        return formatter(value)
+        return terminal(formatter(value))
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+    return terminal(value)

@@ -22,6 +22,7 @@ class Source:
     kubeconfig: Path | None = None
     in_cluster: bool = False
     history: str = "14d"
+    max_window: float | None = None  # days; None = analyzer.sanity.MAX_WINDOW_DAYS
 
     def describe(self) -> str:
         if self.argument:
@@ -45,7 +46,10 @@ def load_source(source: Source, note=print) -> Snapshot:
         else:
             source = replace(source, argument=None, snapshot=Path(source.argument))
     if source.snapshot:
-        return load_snapshot(source.snapshot)
+        snap = load_snapshot(source.snapshot, max_window_days=source.max_window)
+        for warning in snap.load_warnings:
+            note(f"warning: {warning}")
+        return snap
     if source.prometheus_url:
         return _collect_live(source)
     if source.kubeconfig or source.in_cluster:

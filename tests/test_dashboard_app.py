@@ -185,7 +185,8 @@ def test_recommendations_filters_total_and_zip(app, sample_recs, tmp_path):
     kust = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
     listed = {p["path"] for p in kust["patches"]}
     assert {f"kubetune-patches/{n}" for n in listed} | {"kubetune-patches/kustomization.yaml",
-                                                        "kubetune-patches/recommendations.json"} == names
+                                                        "kubetune-patches/recommendations.json",
+                                                        "kubetune-patches/.kubetune"} == names  # #15's output marker
     targets = {(p["metadata"]["namespace"], p["kind"], p["metadata"]["name"])
                for p in (yamlio.load(archive.read(f"kubetune-patches/{n}")) for n in listed)}
     assert targets == set(zip(ticked["namespace"], ticked["workload_kind"], ticked["workload"], strict=True))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer.errors import InputError
-from kubetune.console import check_out, err_console, note, spinner
+from kubetune.console import check_out, note, say, spinner, warn
 from kubetune.options import InClusterOpt, KubeconfigOpt, PrometheusOpt
 
 
@@ -81,7 +81,7 @@ def collect(
     usage = spec = None
     with spinner() as progress:
         task = progress.add_task("connecting", total=None)
-        say = lambda line: progress.update(task, description=line)
+        status = lambda line: progress.update(task, description=line)
         if prometheus_url:
             from analyzer.collectors.prometheus import PrometheusConfig, collect_prometheus
 
@@ -93,7 +93,7 @@ def collect(
             )
             t0, t1 = _when(start, "--start"), _when(end, "--end")
             usage = collect_prometheus(config, start=t0, end=t1, history=None if t0 else history, step=step,
-                                       namespaces=namespace, progress=say)
+                                       namespaces=namespace, progress=status)
         if wants_api or from_kubectl:
             from analyzer.collectors import kubernetes as kube
 
@@ -103,13 +103,13 @@ def collect(
             else:
                 spec = kube.collect_from_options(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
                                                  namespaces=namespace or (), include_kube_system=include_kube_system,
-                                                 progress=say, cluster=cluster)
+                                                 progress=status, cluster=cluster)
         snap = usage if spec is None else spec if usage is None else _merge(usage, spec)
         progress.update(task, description=f"writing {out}")
         path = snap.write(out, overwrite=overwrite)
     for warning in snap.manifest.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    err_console.print(
+        warn(warning)
+    say(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.workloads.height} workloads, "
         f"{snap.nodes.height} nodes, {snap.usage.height:,} usage rows"
         + (f"; absent: {', '.join(snap.manifest.absent)}" if snap.manifest.absent else "") + "."

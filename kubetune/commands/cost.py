@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.units import parse_duration
-from kubetune.console import err_console, note, out_console, spinner
+from kubetune.console import note, out_console, spinner, warn
 from kubetune.options import with_source
 from kubetune.output import Format, emit, emit_document, plain_rows
 from kubetune.sources import Source, load_source
@@ -54,6 +55,8 @@ def cost(
 
     from analyzer.cost import analyze_cost, rollup, top_waste
 
+    if out is not None:
+        check_file_target(out)
     snap = load_source(source, note=note)
     span = timedelta(seconds=parse_duration(window)) if window else None
     with spinner() as progress:
@@ -62,7 +65,7 @@ def cost(
         table = rollup(result, by)
         waste = top_waste(result, top) if top else None
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        warn(warning)
     if format is Format.json or format is Format.yaml:
         payload = {
             "summary": result.summary(),
@@ -81,7 +84,7 @@ def cost(
     shown, formatters = human_table(table, [(c, c, None) for c in key_cols] + COST_TABLE_COLUMNS)
     s = result.summary()
     title = (f"Cost by {by}: {result.cluster}, {result.hours:.0f} h window, total ${s['total_cost']:,.2f} "
-             f"(${s['total_cost_monthly']:,.0f}/month), idle {s['idle_fraction'] * 100:.0f}%")
+             f"(${s['total_cost_monthly']:,.0f}/month), " + _idle(s.get("idle_fraction")))
     emit(shown, Format.table, title=title, formatters=formatters, out=out, console=out_console)
     if waste is not None and waste.height and out is None:
         shown, formatters = human_table(waste, WASTE_TABLE_COLUMNS)
@@ -90,3 +93,8 @@ def cost(
     if out is None and result.prices.height:
         sources = sorted({f"{r['source']} ({r['date']})" for r in result.prices.iter_rows(named=True)})
         note("Prices used: " + "; ".join(sources))
+
+
+def _idle(fraction: float | None) -> str:
+    """Idle share for the title; unknown without nodes (import snapshots have none)."""
+    return "idle unknown (no nodes in the snapshot)" if fraction is None else f"idle {fraction * 100:.0f}%"

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
-from kubetune.console import err_console, note, out_console, spinner
+from kubetune.console import note, out_console, say, spinner
 from kubetune.options import with_source
 from kubetune.output import Format, emit
 from kubetune.sources import Source, load_source
@@ -39,6 +40,8 @@ def forecast(
 
     from forecasting import backtest_snapshot, detect_drift, forecast_snapshot
 
+    if out is not None:
+        check_file_target(out)
     if backtest and drift:
         raise InputError("give either --backtest or --drift, not both.")
     snap = load_source(source, note=note)
@@ -55,4 +58,4 @@ def forecast(
             table, title = forecast_snapshot(snap, horizon=span), f"Forecast, next {horizon}"
     emit(table, format, title=title, out=out, console=out_console)
     if out is not None:
-        err_console.print(f"Wrote {table.height:,} rows to {out}.")
+        say(f"Wrote {table.height:,} rows to {out}.")

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.errors import InputError
-from kubetune.console import check_out, err_console, note, out_console, spinner
+from kubetune.console import check_out, note, out_console, say, spinner, warn
 from kubetune.options import with_source
 from kubetune.output import Format, emit, emit_document
 from kubetune.settings_flags import with_settings
@@ -62,6 +63,8 @@ def recommend(
     from recommenders.base_manifests import resolve_base
     from recommenders.patches import write_patches
 
+    if out is not None:
+        check_file_target(out)
     kinds = tuple(k.strip() for part in (kind or [r.name for r in RECOMMENDERS]) for k in part.split(",") if k.strip())
     if patches is not None:
         check_out(patches, overwrite)
@@ -75,13 +78,13 @@ def recommend(
         progress.add_task("recommending", total=None)
         result = run(snap, settings, kinds=kinds, pricing_file=pricing)
     for line in result.notes:
-        err_console.print(f"[yellow]note:[/yellow] {line}", highlight=False)
+        warn(line, "note")
     if patches is not None:
         written = write_patches(result, patches, base=base)
-        err_console.print(f"Wrote {len(written.files)} patch(es) and kustomization.yaml to {patches}.")
+        say(f"Wrote {len(written.files)} patch(es) and kustomization.yaml to {patches}.")
         if written.unmatched:
-            err_console.print(f"[yellow]warning:[/yellow] {len(written.unmatched)} patch(es) do not match --base and "
-                              f"were set aside in {patches / 'unmatched'}, e.g. {written.unmatched[0]}.", highlight=False)
+            warn(f"{len(written.unmatched)} patch(es) do not match --base and "
+                 f"were set aside in {patches / 'unmatched'}, e.g. {written.unmatched[0]}.")
     frame = recommendations_frame(result, include_skipped=skipped)
     if format is Format.json or format is Format.yaml:
         rows = [r.to_dict() for r in result.recommendations]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer.units import parse_duration
-from kubetune.console import check_out, err_console, spinner
+from kubetune.console import check_out, say, spinner
 
 
 def simulate(
@@ -54,7 +54,7 @@ def simulate(
 
             write_kube_json(snap, kube_json)
             extra.append(f"Kubernetes JSON {kube_json}")
-    err_console.print(
+    say(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows"
         + (f"; {', '.join(extra)}" if extra else "") + "."
     )
