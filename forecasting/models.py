@@ -64,7 +64,8 @@ class SeasonalNaive(BaseEstimator):
             self.offsets_ = np.zeros((F.shape[0], len(self.quantiles)))
         return self
 
-    def predict(self, X=None):
+    def predict(self, X=None, progress=None):
+        """``progress(what, done, total)``, if given, hears of each batch of series forecast."""
         F = self.history_
         h = np.arange(1, self.horizon + 1)
         if F.shape[1] == 0:
@@ -270,7 +271,8 @@ class GlobalQuantileForecaster(BaseEstimator):
             raise ValueError(f"blend weights (model, window, profile, seasonal naive) must be four "
                              f"non-negative numbers, got {self.blend!r}")
 
-    def fit(self, Y, y=None):
+    def fit(self, Y, y=None, progress=None):
+        """``progress(what, done, total)``, if given, hears of each quantile model fitted."""
         self._check_blend()
         F, obs = _clean(Y)
         Yn = np.where(obs, F, np.nan)
@@ -299,6 +301,8 @@ class GlobalQuantileForecaster(BaseEstimator):
         for i, q in enumerate(self.quantiles):
             pair = []
             for f in (0, 1):
+                if progress:
+                    progress("fit quantile models", 2 * i + f, 2 * k)
                 m = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=self.max_iter,
                                                   learning_rate=self.learning_rate,
                                                   max_leaf_nodes=self.max_leaf_nodes, early_stopping=False,
@@ -306,6 +310,8 @@ class GlobalQuantileForecaster(BaseEstimator):
                 oof[fold != f, i] = m.predict(X[fold != f])
                 pair.append(m)
             models.append(pair)
+        if progress:
+            progress("fit quantile models", 2 * k, 2 * k)
         pred = self._blend(oof, X)
         if self.calibrate:
             # scale-free split conformal: the factor c with mean(y <= c * pred) = q on held-out series
@@ -323,7 +329,8 @@ class GlobalQuantileForecaster(BaseEstimator):
         """Per series: which model produced its forecast."""
         return np.where(self.learnable_, "global-hgb-quantile", "seasonal-naive-daily (short history)")
 
-    def predict(self, X=None):
+    def predict(self, X=None, progress=None):
+        """``progress(what, done, total)``, if given, hears of each batch of series forecast."""
         F = self.history_
         T = F.shape[1]
         out = self.fallback_.predict()
@@ -331,7 +338,11 @@ class GlobalQuantileForecaster(BaseEstimator):
             h = np.arange(1, self.horizon + 1)
             idx = np.flatnonzero(self.learnable_)
             Yn = np.where(self.observed_[idx], F[idx], np.nan)
+            done = 0
             for part in np.array_split(idx, max(1, len(idx) * self.horizon // 500_000)):
+                if progress:
+                    progress("forecast series", done, len(idx))
+                done += len(part)
                 sel = np.searchsorted(idx, part)
                 Xf, sc = _features(F[part], Yn[sel], T, h, self.hour0, self.quantiles, self.window)
                 Xf = Xf.reshape(-1, Xf.shape[-1])
@@ -346,6 +357,8 @@ class GlobalQuantileForecaster(BaseEstimator):
                                 mp[other == f, i] = pair[f].predict(Xf[other == f])
                 pq = self._blend(mp, Xf) * self.calibration_
                 out[part] = pq.reshape(len(part), self.horizon, -1) * sc[:, None, None]
+            if progress:
+                progress("forecast series", done, len(idx))
         return _finish(out)
 
     def predict_peak(self, quantile_pred: np.ndarray) -> np.ndarray:

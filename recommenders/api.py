@@ -24,8 +24,11 @@ ROW_SCHEMA = {
 
 
 def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kinds=KINDS, pricing_file=None,
-              spot_placement: str = "preferred") -> RecommendationSet:
-    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates."""
+              spot_placement: str = "preferred", progress=None) -> RecommendationSet:
+    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates.
+    ``progress(kind, done, total)`` hears as each recommender starts and when all are done."""
+    chosen = [k for k in KINDS if k in kinds]
+    tell = progress or (lambda kind, done, total: None)
     unknown = set(kinds) - set(KINDS)
     if unknown:
         from analyzer.errors import InputError
@@ -36,15 +39,19 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
     if rates.basis != "node prices":
         out.notes.append(f"Savings use {rates.basis}.")
     if "rightsize" in kinds:
+        tell("rightsize", chosen.index("rightsize"), len(chosen))
         out.extend(recommend_rightsizing(snapshot, policy, rates))
     if "gpu" in kinds:
         from recommenders.gpu import recommend_gpu
 
+        tell("gpu", chosen.index("gpu"), len(chosen))
         out.extend(recommend_gpu(snapshot, rates))
     if "spot" in kinds:
         from recommenders.spot import recommend_spot
 
+        tell("spot", chosen.index("spot"), len(chosen))
         out.extend(recommend_spot(snapshot, rates, placement=spot_placement))
+    tell("done", len(chosen), len(chosen))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
     out.container_order = container_order(snapshot)
     return out
