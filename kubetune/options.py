@@ -26,7 +26,7 @@ SourceArg = Annotated[
     str | None,
     typer.Argument(help="Snapshot directory or Prometheus URL (http[s]://...): the same as --snapshot or "
                         "--prometheus-url. With no source at all, the bundled sample.",
-                   show_default=False, rich_help_panel=SOURCE_PANEL),
+                   show_default=False),
 ]
 SnapshotOpt = Annotated[
     Path | None,
@@ -63,7 +63,7 @@ SelectorOpt = Annotated[
 ]
 FORMAT_HELP = ("table (the columns that fit the terminal), wide (every column), json or yaml (the versioned "
                "envelope), csv or parquet.")
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help=FORMAT_HELP)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="FORMAT", help=FORMAT_HELP)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 
 # (name, annotation, default) of the source options, in --help order.

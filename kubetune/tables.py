@@ -71,7 +71,7 @@ def terminal_width() -> int | None:
 
 
 def usd(value: object) -> str:
-    return f"${value:,.2f}"
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def ratio(value: object) -> str:
@@ -94,7 +94,7 @@ def default_columns(df: pl.DataFrame) -> list[Column]:
 
 
 def _cell(value: object, fmt: Callable[[object], str] | None) -> Text:
-    if value is None:
+    if value is None or value == "":
         return Text("-")
     return Text.from_markup(safe_cell(fmt(value) if fmt is not None else plain_number(value)))
 
