@@ -24,9 +24,12 @@ ROW_SCHEMA = {
 
 
 def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kinds=KINDS, pricing_file=None,
-              spot_placement: str = "preferred", progress=None) -> RecommendationSet:
+              spot_placement: str = "preferred", gpu_settings=None, progress=None) -> RecommendationSet:
     """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates.
-    ``progress(kind, done, total)`` hears as each recommender starts and when all are done."""
+
+    ``gpu_settings`` (``GpuSettings``) defaults to the GPU defaults with the policy's
+    ``min_history_hours`` (the shared knob). ``progress(kind, done, total)`` hears as each
+    recommender starts and when all are done."""
     chosen = [k for k in KINDS if k in kinds]
     tell = progress or (lambda kind, done, total: None)
     unknown = set(kinds) - set(KINDS)
@@ -43,9 +46,12 @@ def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kind
         out.extend(recommend_rightsizing(snapshot, policy, rates))
     if "gpu" in kinds:
         from recommenders.gpu import recommend_gpu
+        from recommenders.gpu_settings import GpuSettings
 
         tell("gpu", chosen.index("gpu"), len(chosen))
-        out.extend(recommend_gpu(snapshot, rates))
+        if gpu_settings is None:
+            gpu_settings = GpuSettings(min_history_hours=(policy or RightsizePolicy()).min_history_hours)
+        out.extend(recommend_gpu(snapshot, rates, gpu_settings))
     if "spot" in kinds:
         from recommenders.spot import recommend_spot
 

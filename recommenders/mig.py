@@ -6,8 +6,11 @@ memory slices; the counts below are the most instances of one profile that fit o
 H100 NVL and H200 rows follow the same 1g/1g-2x/2g/3g/4g/7g layout between the end points the
 reference gives (1g.12gb ... 7g.94gb, 1g.18gb ... 7g.141gb). ``+me`` variants are left out (x1 only).
 
-Profile names round memory up (an A100-80GB ``1g.10gb`` offers about 9.5 GiB), so fitting uses
-``USABLE_FRACTION`` of the nominal size: a proposal must hold the peak framebuffer on real hardware.
+Profile names round memory up (an A100-80GB ``1g.10gb`` offers 9.5 GiB), so fitting uses the memory
+``nvidia-smi mig -lgip`` reports where it is known (``MEASURED_GIB``: A100-80GB and H100-80GB, read in
+published -lgip listings) and ``USABLE_FRACTION`` of the nominal size elsewhere: a proposal must hold
+the peak framebuffer on real hardware. (The 0.9 rule alone put an A100-80GB 3g.40gb at 36 GiB where
+the hardware offers 39.25 GiB: issue 21 found that this alone kept most of the GenTD26 pods whole.)
 A family missing here (A30, GH200, ...) is unknown on purpose: the recommender skips it.
 """
 
@@ -42,7 +45,8 @@ class MigProfile:
 
     @property
     def usable_bytes(self) -> int:
-        return int(self.memory_gb * GIB * USABLE_FRACTION)
+        measured = MEASURED_GIB.get(self.family, {}).get(self.name)
+        return int(measured * GIB) if measured else int(self.memory_gb * GIB * USABLE_FRACTION)
 
     @property
     def compute_fraction(self) -> float:
@@ -55,6 +59,13 @@ def _family(family: str, rows: list[tuple[str, int, int, int, int]]) -> tuple[Mi
 
 _80GB = [("1g.10gb", 1, 10, 1, 7), ("1g.20gb", 1, 20, 2, 4), ("2g.20gb", 2, 20, 2, 3),
          ("3g.40gb", 3, 40, 4, 2), ("4g.40gb", 4, 40, 4, 1), ("7g.80gb", 7, 80, 8, 1)]
+
+# GPU instance memory as ``nvidia-smi mig -lgip`` lists it (GiB), where a listing was read.
+MEASURED_GIB: dict[str, dict[str, float]] = {
+    "A100-80GB": {"1g.10gb": 9.5, "1g.20gb": 19.5, "2g.20gb": 19.5, "3g.40gb": 39.25, "4g.40gb": 39.25, "7g.80gb": 79.0},
+    "H100-80GB": {"1g.10gb": 9.75, "1g.20gb": 19.62, "2g.20gb": 19.62, "3g.40gb": 39.5, "4g.40gb": 39.5,
+                  "7g.80gb": 79.25},
+}
 
 MIG_PROFILES: dict[str, tuple[MigProfile, ...]] = {
     "A100-40GB": _family("A100-40GB", [

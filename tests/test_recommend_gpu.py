@@ -115,7 +115,8 @@ def test_mig_support_and_smallest_profile():
     assert smallest_profile("A100-40GB", 6 * GIB, 0.1).name == "1g.10gb"  # 1g.5gb holds only ~4.5 GiB usable
     assert smallest_profile("A100-40GB", 3 * GIB, 0.3).name == "3g.20gb"  # 2/7 < 0.3
     assert smallest_profile("A100-80GB", 15 * GIB, 0.1).name == "1g.20gb"
-    assert smallest_profile("A100-80GB", 79 * GIB, 0.1) is None  # more than the whole GPU can offer
+    assert smallest_profile("A100-80GB", 79.5 * GIB, 0.1) is None  # more than the whole GPU offers (79.0 GiB)
+    assert smallest_profile("A100-80GB", 39 * GIB, 0.3).name == "3g.40gb"  # nvidia-smi: 39.25 GiB, not 0.9 x 40
     assert smallest_profile("A10G", GIB, 0.1) is None
     for ps in MIG_PROFILES.values():  # 7 compute / 8 memory slices reproduce the max counts
         for p in ps:
@@ -290,23 +291,39 @@ def test_simulated_archetypes():
 # --- the real Alibaba GenTD26 trace ------------------------------------------------------------
 
 def test_alibaba_gpu_trace():
-    """Assumption (as in benchmarks/gpu_sharing.py): one pod per container_ip, each holding one whole
-    GPU of an A100-80GB-like node; the ~23 h trace is run with min_hours=12."""
+    """Assumption (as in benchmarks/gpu_replay.py): one pod per container_ip, each holding one whole
+    80 GB GPU; recommend from the first 2/3 of the ~23 h trace with 12 h minimum history, replay the rest."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from gpu_sharing import REAL, alibaba_snapshot
+    from gpu_replay import REAL, hindsight, kubetune_placements, load_trace, replay, split_time, trace_snapshot
 
     if not REAL.is_dir():
         pytest.skip(f"real trace absent: {REAL} (not part of the repository)")
-    snap = alibaba_snapshot(REAL)
-    for margin in (0.1, 0.2):
-        rs = recommend_gpu(snap, margin=margin, min_hours=12)
+    train, rep, _ = split_time(load_trace(REAL))
+    snap = trace_snapshot(train, "A100-80GB")
+    for margin in (0.0, 0.2):
+        rs = recommend_gpu(snap, margin=margin, min_history_hours=12)
         assert rs.recommendations, "the trace has pods that fit a MIG slice"
         assert len(rs.recommendations) + len(rs.skipped) <= snap.containers.height
         for rec in rs.recommendations:
             obs = rec.evidence.observed
-            assert _finite(rec)
-            if rec.kind == "gpu-share":
-                assert obs["proposed_memory_bytes"] >= obs["framebuffer_peak_bytes"] * (1 + margin)
-        assert all("history" in s.reason for s in rs.skipped)
+            assert _finite(rec) and rec.kind == "gpu-share"
+            assert obs["proposed_memory_bytes"] >= obs["framebuffer_peak_bytes"] * (1 + margin)
         gpu = rs.cluster_notes["gpu"]
         assert gpu["gpus_needed_now"] == snap.containers.height and gpu["gpus_released"] >= 0
+    # the defaults (calibrated margins) propose a subset of what no margin proposes, and break no more
+    rs = recommend_gpu(snap, min_history_hours=12)
+    assert any("only" in s.reason and "history" in s.reason for s in rs.skipped)
+    bare = replay(rep, kubetune_placements(recommend_gpu(snap, min_history_hours=12, margin=0.0), "A100-80GB"),
+                  "A100-80GB")
+    res = replay(rep, kubetune_placements(rs, "A100-80GB"), "A100-80GB")
+    assert res["proposals"] <= bare["proposals"] and res["fb_overflow_pods"] <= bare["fb_overflow_pods"]
+    assert res["pods_busy_over_target"] == 0 and rs.cluster_notes["gpu"]["calibration"]["fb_margin_pooled"] > 0
+    # time-slicing at no margin pools the framebuffer: more proposals than MIG at no margin, and an OOM
+    # only in a few of 200 random pairings of all pods (measured 1.5%: two pods that outgrew their history)
+    rs = recommend_gpu(snap, min_history_hours=12, margin=0.0, sharing="time-slicing")
+    res = replay(rep, kubetune_placements(rs, "A100-80GB"), "A100-80GB")
+    assert res["proposals"] > bare["proposals"] and res["released"] > bare["released"]
+    assert 0 <= res["ts_oom_draws"] <= 0.05 and res["busy_over_share_max"] <= 0.05
+    assert any(r.evidence.reason.count("pool") for r in rs.recommendations)
+    h = hindsight(rep, "A100-80GB")
+    assert 0 < h["mig_released"] <= h["ts_released"] < h["pods"]

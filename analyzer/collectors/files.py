@@ -6,6 +6,13 @@ value`` in base units, plus an optional containers file with requests and limits
 the containers file may be numbers in base units (cores, bytes) or Kubernetes quantities
 (``250m``, ``512Mi``). Bad input is one ``InputError`` naming the file, the column and, where
 it helps, the line.
+
+GPU data from other monitoring systems: ``gpu`` (busy fraction) and ``gpu_memory`` (framebuffer
+bytes) rows may carry a ``device`` (GPU UUID), and beside it ``gpu_model`` (e.g.
+``NVIDIA-A100-SXM4-80GB``) and ``gpu_memory_total`` (bytes or ``80Gi``); or the same facts come from
+a small GPUs file keyed by ``device``. They become the snapshot's ``gpus`` table, which is what the
+GPU recommender reads the model and device memory from. A container with GPU samples and no GPU
+request in the containers file is taken to hold ``nvidia.com/gpu`` x the devices it was seen on.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ _QUANTITY_PARSERS = {
     "memory_limit": parse_memory,
     "gpu_request": parse_count,
     "gpu_limit": parse_count,
+    "gpu_memory_total": parse_memory,
 }
 
 
@@ -117,7 +125,51 @@ def read_usage(path: Path) -> pl.DataFrame:
     )
     if "device" not in out.columns:
         out = out.with_columns(pl.lit(None, dtype=pl.String).alias("device"))
-    return out.select(list(USAGE.schema))
+    extra = [c for c in GPU_COLUMNS if c in out.columns]
+    if extra and "device" not in df.columns:
+        raise InputError(f"{path} has {extra[0]!r} but no 'device' column to attach it to.")
+    # per-device GPU facts travel beside the samples until import_files builds the gpus table
+    return _typed_gpu_columns(out.select(*USAGE.schema, *extra), path, df)
+
+
+def _typed_gpu_columns(out: pl.DataFrame, path: Path, raw: pl.DataFrame) -> pl.DataFrame:
+    if "gpu_memory_total" in out.columns:
+        out = out.with_columns(_parse_quantities(raw, "gpu_memory_total", path))
+    if "gpu_model" in out.columns:
+        out = out.with_columns(pl.col("gpu_model").cast(pl.String).str.strip_chars())
+    return out
+
+
+GPU_COLUMNS = ["gpu_model", "gpu_memory_total"]
+
+
+def read_gpus(path: Path) -> pl.DataFrame:
+    """A GPUs file: ``device`` plus ``gpu_model`` and/or ``gpu_memory_total`` (optional ``node``)."""
+    df = read_table(path)
+    _require(df, ["device"], path)
+    if not set(GPU_COLUMNS) & set(df.columns):
+        raise InputError(f"{path} needs a gpu_model or gpu_memory_total column beside device.")
+    dup = df.select("device").is_duplicated()
+    if dup.any():
+        raise InputError(f"{path} lists the same device twice (at {_line(path, df, dup)}).")
+    return _gpu_facts(df, path).unique("device", keep="first")
+
+
+def _gpu_facts(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """device, model, memory_total (bytes), node from whichever GPU columns ``df`` has."""
+    cols = [pl.col("device").cast(pl.String)]
+    cols.append(pl.col("gpu_model").cast(pl.String).str.strip_chars().alias("model") if "gpu_model" in df.columns
+                else pl.lit(None, dtype=pl.String).alias("model"))
+    if "gpu_memory_total" in df.columns:
+        cols.append(_parse_quantities(df, "gpu_memory_total", path).alias("memory_total"))
+    else:
+        cols.append(pl.lit(None, dtype=pl.Int64).alias("memory_total"))
+    cols.append(pl.col("node").cast(pl.String) if "node" in df.columns else pl.lit(None, dtype=pl.String).alias("node"))
+    out = df.select(cols)
+    empty = out["device"].is_null() | (out["device"].str.strip_chars() == "")
+    if empty.any():
+        raise InputError(f"{path} column 'device' is empty at {_line(path, df, empty)}.")
+    return out
 
 
 def read_containers(path: Path) -> pl.DataFrame:
@@ -163,7 +215,7 @@ def _parse_quantities(df: pl.DataFrame, column: str, path: Path) -> pl.Series:
                 where = f"line {i + 2}" if path.suffix != ".parquet" else f"row {i + 1}"
                 raise InputError(f"{path} column {column!r} has {raw!r} at {where}, not a quantity.") from None
         values = pl.Series(column, values_list)
-    dtype = CONTAINERS.schema[column]
+    dtype = CONTAINERS.schema.get(column, pl.Int64)
     if (values.cast(pl.Float64) < 0).any():
         raise InputError(f"{path} column {column!r} has a negative value.")
     return values.cast(dtype).alias(column)
@@ -175,9 +227,23 @@ def import_files(
     *,
     cluster: str = "imported",
     step_seconds: int | None = None,
+    gpus_path: Path | None = None,
 ) -> Snapshot:
-    """Build a Snapshot from long-format usage (+ optional containers with requests/limits)."""
+    """Build a Snapshot from long-format usage (+ optional containers with requests/limits, and
+    GPU facts per device: usage columns ``gpu_model``/``gpu_memory_total`` or a GPUs file)."""
     usage = read_usage(usage_path)
+    gpu_cols = [c for c in GPU_COLUMNS if c in usage.columns]
+    device_facts = (usage.filter(pl.col("device").is_not_null()).group_by("device").agg(
+        pl.col("gpu_model").drop_nulls().first().alias("model") if "gpu_model" in gpu_cols
+        else pl.lit(None, dtype=pl.String).alias("model"),
+        pl.col("gpu_memory_total").drop_nulls().max().alias("memory_total") if "gpu_memory_total" in gpu_cols
+        else pl.lit(None, dtype=pl.Int64).alias("memory_total"),
+        pl.lit(None, dtype=pl.String).alias("node")))
+    usage = usage.drop(gpu_cols)
+    if gpus_path is not None:
+        given = read_gpus(gpus_path)
+        device_facts = given.join(device_facts.select("device"), on="device", how="right").select(
+            "device", "model", "memory_total", "node")
     if usage.is_empty():
         raise InputError(f"{usage_path} has no rows.")
     key = [c for c in USAGE.schema if c not in ("value",)]
@@ -216,6 +282,8 @@ def import_files(
     else:
         containers = containers_from_usage
         absent.append("requests")
+    gpus = _gpus_table(usage, device_facts)
+    containers = _gpu_requests(containers, gpus)
     workloads = (
         containers.group_by(["namespace", "workload_kind", "workload"])
         .agg(pl.col("pod").n_unique().alias("replicas"))
@@ -228,7 +296,32 @@ def import_files(
         source=f"import {usage_path.name}" + (f" + {containers_path.name}" if containers_path else ""),
         absent=absent,
     )
-    return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads)
+    return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads,
+                          **({"gpus": gpus} if gpus.height else {}))
+
+
+def _gpus_table(usage: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+    """One row per (container, device) seen in GPU samples, with the device's model and memory."""
+    seen = (usage.filter(pl.col("resource").is_in(["gpu", "gpu_memory"]) & pl.col("device").is_not_null())
+            .select(*CONTAINER_KEY, "device").unique())
+    return seen.join(facts, on="device", how="left").select(
+        pl.col("node").fill_null("unknown"), "device", "model", pl.col("memory_total").cast(pl.Int64), *CONTAINER_KEY)
+
+
+def _gpu_requests(containers: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
+    """A container with GPU samples and no GPU request given holds nvidia.com/gpu x its devices."""
+    if gpus.is_empty():
+        return containers
+    seen = gpus.group_by(CONTAINER_KEY).agg(pl.col("device").n_unique().cast(pl.Int64).alias("_devices"))
+    for col, dtype in (("gpu_resource", pl.String), ("gpu_request", pl.Int64), ("gpu_limit", pl.Int64)):
+        if col not in containers.columns:
+            containers = containers.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    unset = pl.col("gpu_resource").is_null() & pl.col("gpu_request").is_null() & pl.col("gpu_limit").is_null()
+    return containers.join(seen, on=CONTAINER_KEY, how="left").with_columns(
+        pl.when(unset & pl.col("_devices").is_not_null()).then(pl.lit("nvidia.com/gpu"))
+        .otherwise(pl.col("gpu_resource")).alias("gpu_resource"),
+        pl.when(unset).then(pl.col("_devices")).otherwise(pl.col("gpu_limit")).alias("gpu_limit"),
+    ).drop("_devices")
 
 
 def _infer_step(usage: pl.DataFrame) -> int:

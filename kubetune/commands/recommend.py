@@ -12,7 +12,7 @@ from analyzer.errors import InputError
 from analyzer.units import parse_duration
 from kubetune.console import Steps, check_out, note, warn, written
 from kubetune.options import FormatOpt, OutOpt, with_source
-from kubetune.output import Format, document_for, emit, is_table
+from kubetune.output import Format, document_for, emit, emit_document, is_table
 from kubetune.sources import Source, load_source
 from kubetune.tables import recommendation_table
 
@@ -72,6 +72,18 @@ def recommend(
     spot_placement: Annotated[SpotPlacement, typer.Option(
         help="Spot patches: preferred node affinity (falls back to on-demand), required affinity, or nodeSelector.",
         rich_help_panel="Policy")] = SpotPlacement.preferred,
+    gpu_sharing: Annotated[str, typer.Option(
+        help="GPU sharing: auto (MIG where the model has it, else time-slicing), mig, time-slicing or mps.",
+        rich_help_panel="GPU")] = "auto",
+    gpu_margin: Annotated[float | None, typer.Option(
+        help="Fixed GPU headroom over the framebuffer peak and P95 busy (0.2 = 20%); default: calibrated per pod.",
+        rich_help_panel="GPU")] = None,
+    gpu_fb_risk: Annotated[float, typer.Option(
+        help="Accepted chance that a pod's later framebuffer peak beats its slice (a CUDA OOM); sets the "
+             "calibrated framebuffer margin.", rich_help_panel="GPU")] = 0.01,
+    gpu_busy_risk: Annotated[float, typer.Option(
+        help="Accepted share of samples with GPU busy above the proposed compute share.",
+        rich_help_panel="GPU")] = 0.05,
     pricing: Annotated[Path | None, typer.Option(help="Your prices (YAML), as for `kubetune cost`.")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list what got no recommendation, and why.")] = False,
     format: FormatOpt = Format.table,
@@ -113,6 +125,11 @@ def recommend(
         min_history_hours=parse_duration(min_history) / 3600.0, hpa="allow" if allow_hpa else "skip",
         use_forecast=use_forecast,
     )
+    from recommenders.gpu_settings import GpuSettings
+
+    # hand-wired until #13's generated flags land: --min-history is the knob all recommenders share
+    gpu_settings = GpuSettings(min_history_hours=policy.min_history_hours, margin=gpu_margin, fb_risk=gpu_fb_risk,
+                               busy_risk=gpu_busy_risk, sharing=gpu_sharing)
     snap = load_source(source, note=note)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
@@ -121,7 +138,7 @@ def recommend(
             stage.advance(done - stage.completed)
             stage.describe(f"recommenders ({kind})")
         result = run(snap, policy, kinds=kinds, pricing_file=pricing, spot_placement=spot_placement.value,
-                     progress=tell)
+                     gpu_settings=gpu_settings, progress=tell)
     for line in result.notes:
         note(f"note: {line}")
     if patches is not None:
@@ -134,8 +151,6 @@ def recommend(
                  f"{patches / 'unmatched'}, e.g. {written_patches.unmatched[0]}.")
     frame = recommendations_frame(result, include_skipped=skipped)
     if format is Format.json or format is Format.yaml:
-        from kubetune.output import emit_document
-
         build = document_for(source, snap, notes=result.notes, summary=recommendation_summary(result, skipped))
         emit_document(build([r.to_dict() for r in result.recommendations]), format, out)
     elif not is_table(format):
