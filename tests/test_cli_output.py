@@ -229,3 +229,15 @@ def test_outputs_follow_the_umask(tmp_path):
     assert oct((tmp_path / "recs.json").stat().st_mode & 0o777) == oct(0o644)
     assert oct(out.stat().st_mode & 0o777) == oct(0o755)
     assert all(oct(p.stat().st_mode & 0o777) == oct(0o644) for p in out.rglob("*") if p.is_file())
+
+
+def test_thread_pools_capped_to_the_cpus_this_process_may_use():
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "[os.environ.pop(v, None) for v in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')]; "
+            "import kubetune; from sklearn.utils._openmp_helpers import _openmp_effective_n_threads; "
+            "print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS'], _openmp_effective_n_threads())")
+    one = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert one.stdout.split() == ["1", "1", "1"]
+    mine = subprocess.run([sys.executable, "-c", "import os, kubetune; print(os.environ['OMP_NUM_THREADS'])"],
+                          capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "3"})
+    assert mine.stdout.strip() == "3"  # a value the user set wins
