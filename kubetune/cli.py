@@ -14,9 +14,10 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from analyzer.errors import KubetuneError
-from kubetune.commands import collect, cost, forecast, imports, planned, recommend, simulate
+from kubetune.commands import collect, cost, forecast, imports, planned, pr, recommend, report, simulate
 from kubetune.commands import inspect as inspect_cmd
 from kubetune.console import err_console
 
@@ -81,11 +82,11 @@ register(simulate.simulate)
 register(imports.import_, "import")
 register(collect.collect)
 register(inspect_cmd.info)
-register(inspect_cmd.report)
+register(report.report)
 register(cost.cost)
 register(forecast.forecast)
 register(recommend.recommend)
-register(planned.pr, planned=True)
+register(pr.pr)
 register(planned.dashboard, planned=True)
 
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted.")
         return 1
     except KubetuneError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted.")

@@ -27,11 +27,11 @@ err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty(), highlight=
 
 def note(message: str) -> None:
     """A dim line on stderr: what the command assumed or chose."""
-    err_console.print(f"[dim]{escape(message)}[/dim]")
+    err_console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 def written(message: str) -> None:
