@@ -9,15 +9,18 @@ traceback (set ``KUBETUNE_DEBUG=1`` to see one for a bug).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+from typing import Annotated
 
 import typer
 
 from analyzer.errors import KubetuneError, os_error_sentence
 from analyzer.redact import install_log_filter
 from kubetune import signals
-from kubetune.commands import collect, cost, dashboard, forecast, imports, inspect, pr, recommend, report, simulate
+from kubetune.commands import collect, cost, dashboard, forecast, imports, pr, recommend, report, simulate
+from kubetune.commands import inspect as inspect_cmd
 from kubetune.console import err_console, safe
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -29,8 +32,9 @@ app = typer.Typer(
     name="kubetune",
     help=(
         "Kubernetes cost and utilization analyzer with ML autotuning.\n\n"
-        "Every analysis command reads one Snapshot: --snapshot DIR, a live --prometheus-url, "
-        "or (with no source) the bundled sample. Start with `kubetune report --out report/`."
+        "Every analysis command reads one Snapshot: a first argument (a snapshot directory or a Prometheus URL), "
+        "--snapshot DIR, a live --prometheus-url, or (with no source) the bundled sample; -n/--namespace and "
+        "-l/--selector narrow it. Start with `kubetune report --out report/`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -38,17 +42,54 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+PLANNED_PANEL = "Not yet available in this build"
 
-app.command()(simulate.simulate)
-app.command("import")(imports.import_)
-app.command()(collect.collect)
-app.command()(inspect.info)
-app.command()(report.report)
-app.command()(cost.cost)
-app.command()(forecast.forecast)
-app.command()(recommend.recommend)
-app.command()(pr.pr)
-app.command()(dashboard.dashboard)
+
+def teaching_help(func) -> str:
+    """A command's docstring with each prose paragraph on one line, so the terminal wraps it evenly at
+    any width (Typer keeps single line breaks: 100-column lines became ragged at 80); indented lines
+    (examples) stay as written."""
+    paragraphs = inspect.cleandoc(func.__doc__ or "").split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.splitlines()
+        if any(line.startswith(" ") for line in lines[1:]):
+            out.append(para)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+def register(func, name: str | None = None, *, planned: bool = False) -> None:
+    app.command(name, help=teaching_help(func), rich_help_panel=PLANNED_PANEL if planned else None)(func)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from analyzer.envelope import kubetune_version
+
+        sys.stdout.write(f"kubetune {kubetune_version()}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, callback=_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Kubernetes cost and utilization analyzer with ML autotuning."""
+
+
+register(simulate.simulate)
+register(imports.import_, "import")
+register(collect.collect)
+register(inspect_cmd.info)
+register(report.report)
+register(cost.cost)
+register(forecast.forecast)
+register(recommend.recommend)
+register(pr.pr)
+register(dashboard.dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer.units import parse_duration
-from kubetune.console import check_out, say, spinner, warn
+from kubetune.console import Steps, check_out, warn, written
 
 
 def import_(
@@ -43,14 +43,13 @@ def import_(
 
     step_seconds = int(parse_duration(step)) if step else None
     check_out(out, overwrite)
-    with spinner() as progress:
-        progress.add_task(f"importing {usage}", total=None)
+    with Steps("import") as steps, steps.stage(f"import {usage}"):
         snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, gpus_path=gpus,
                             max_window_days=max_window)
         path = snap.write(out, overwrite=overwrite)
     for warning in snap.manifest.warnings:
         warn(warning)
-    say(
+    written(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows, "
         f"step {snap.manifest.step_seconds}s."
     )

@@ -38,7 +38,8 @@ def load_recommendations(path: Path) -> RecommendationSet:
     """A saved ``recommendations.json`` (written beside the patches) as records."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        recs = [_record(r) for r in data["recommendations"]]
+        # the versioned envelope (items); files written before it had a "recommendations" list
+        recs = [_record(r) for r in (data["items"] if "items" in data else data["recommendations"])]
     except FileNotFoundError:
         raise InputError(f"--recommendations {path} does not exist.") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
