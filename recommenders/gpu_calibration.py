@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from recommenders.gpu_settings import GpuSettings
-from recommenders.rightsizing import LEVELS, calibrated_risk
+from recommenders.sizing_stats import LEVELS, calibrated_risk
 
 HOLDOUT = 0.3
 MIN_POOL = 5  # fewer calibrating containers: the pooled margin falls back to FALLBACK_MARGIN

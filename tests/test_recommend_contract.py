@@ -95,7 +95,7 @@ def test_a_registered_recommender_runs_with_the_others(sample):
 def _records(payload) -> list[dict]:
     """The records, whether printed as a list or wrapped in an envelope by a later version."""
     if isinstance(payload, dict):
-        payload = payload.get("recommendations") or payload.get("records")
+        payload = payload.get("items") or payload.get("recommendations") or payload.get("records")
     return [r for r in payload if not str(r.get("kind", "")).startswith("skip:")]
 
 

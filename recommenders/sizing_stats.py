@@ -1,0 +1,208 @@
+"""The statistics behind right-sizing: recency-weighted quantile grids, the out-of-sample
+calibration of each CPU level's risk and the choice of level under the risk target, and the
+memory peaks and margins. Split from ``recommenders.rightsizing`` (which turns them into
+proposals and records) so each module keeps one job; the method is described there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from recommenders.policy import RightsizePolicy
+
+WORKLOAD = ["namespace", "workload_kind", "workload"]
+KEY = [*WORKLOAD, "container"]
+LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995,
+          0.998, 0.999, 1.0)
+HOLDOUT = 0.3
+HORIZON_DAYS = 7.0
+CHANGE_KINDS = ("level_shift", "variance_shift")
+
+
+
+def _str_keys(df: pl.DataFrame, cols=KEY) -> pl.DataFrame:
+    return df.with_columns(*[pl.col(c).cast(pl.String) for c in cols if c in df.columns])
+
+
+def _qcol(q: float) -> str:
+    return f"q{q:.4f}"
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+def _windowed(usage: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
+    """Usage joined with its series' change point; ``use`` marks the samples after it."""
+    ch = changes.select(*KEY, "resource", "since", "recent_change").with_columns(
+        *[pl.col(k).cast(usage.schema[k]) for k in (*KEY, "resource")])
+    u = usage.join(ch, on=[*KEY, "resource"], how="left")
+    return u.with_columns(
+        pl.col("recent_change").fill_null(False).alias("_recent_change"),
+        (pl.col("since").is_null() | (pl.col("timestamp") >= pl.col("since"))).alias("use"),
+    )
+
+
+# -- CPU ------------------------------------------------------------------------------------------
+
+def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, prefix: str) -> pl.DataFrame:
+    """Per container: recency-weighted quantiles of the samples at every level (weight halves every
+    ``half_life_h`` hours before ``end``; None = unweighted)."""
+    age_h = (end - pl.col("timestamp")).dt.total_seconds() / 3600.0
+    w = (pl.lit(0.5) ** (age_h / half_life_h)) if half_life_h else pl.lit(1.0)
+    ranked = df.with_columns(w.alias("_w")).sort([*KEY, "value"]).with_columns(
+        (pl.col("_w").cum_sum().over(KEY) / pl.col("_w").sum().over(KEY)).alias("_cw"))
+    return ranked.group_by(KEY).agg(
+        *[(pl.col("value").filter(pl.col("_cw") >= q - 1e-12).first() if q < 1 else pl.col("value").max())
+          .alias(prefix + _qcol(q)) for q in LEVELS])
+
+
+def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.DataFrame:
+    """Per container: the (recency-weighted) quantile grid of pooled per-pod CPU samples after the
+    change point, the same grid fitted on the first 70% only and its exceedances on the last 30%,
+    hours, pods and quality."""
+    cpu = u.filter((pl.col("resource") == "cpu") & pl.col("use"))
+    t0 = pl.col("timestamp").min().over(KEY)
+    t1 = pl.col("timestamp").max().over(KEY)
+    cpu = cpu.with_columns((t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_cut"), t1.alias("_end"))
+    cpu = cpu.with_columns((pl.col("timestamp") < pl.col("_cut")).alias("_fit"))
+    info = cpu.group_by(KEY).agg(
+        pl.len().alias("samples"),
+        pl.col("timestamp").n_unique().alias("stamps"),
+        pl.col("timestamp").min().alias("cpu_start"),
+        pl.col("timestamp").max().alias("cpu_end"),
+        pl.col("since").first().alias("cpu_since"),
+        pl.col("_recent_change").any().alias("cpu_recent_change"),
+        *[pl.col("value").quantile(q, "higher").alias(f"raw{_qcol(q)}") for q in (0.5, 0.95, 0.99)],
+    )
+    grid = _weighted_grid(cpu, pl.col("_end"), half_life_h, "").join(
+        _weighted_grid(cpu.filter(pl.col("_fit")), pl.col("_cut"), half_life_h, "h"), on=KEY, how="left")
+    # out-of-sample exceedance of each level fitted on the first 70%, counted on the last 30%
+    held = cpu.filter(~pl.col("_fit")).join(grid.select(*KEY, *["h" + _qcol(q) for q in LEVELS]), on=KEY)
+    exceed = held.group_by(KEY).agg(
+        pl.len().alias("held_n"),
+        *[(pl.col("value") > pl.col("h" + _qcol(q))).sum().alias("x" + _qcol(q)) for q in LEVELS],
+    )
+    span_h = ((pl.col("cpu_end") - pl.col("cpu_start")).dt.total_seconds() / 3600.0 + step_h)
+    return _str_keys(info.join(grid, on=KEY).join(exceed, on=KEY, how="left")).with_columns(
+        span_h.alias("cpu_hours"),
+        (pl.col("samples") / pl.col("stamps")).alias("avg_pods"),
+        (pl.col("stamps") * step_h / span_h).clip(upper_bound=1.0).alias("coverage"),
+    )
+
+
+def calibrated_risk(stats: pl.DataFrame, own_weight: float = 0.5) -> np.ndarray:
+    """Out-of-sample exceedance of each quantile level per container, (n, len(LEVELS)).
+
+    Each container's own holdout exceedance is blended with the pooled one (``own_weight`` of its
+    own): a container whose recent demand outgrew its earlier quantiles is riskier at every level
+    than the pool says, a steady one safer; the pool keeps short or noisy holdouts honest."""
+    held = stats["held_n"].fill_null(0).to_numpy().astype(float)
+    x = np.stack([stats["x" + _qcol(q)].fill_null(0).to_numpy().astype(float) for q in LEVELS], axis=1) \
+        if stats.height else np.zeros((0, len(LEVELS)))
+    total = held.sum()
+    if not total:
+        return np.tile(np.array([1 - q for q in LEVELS]) * 1.5, (stats.height, 1))
+    pooled = x.sum(axis=0) / total
+    own = np.where(held[:, None] > 0, x / np.maximum(held[:, None], 1), pooled[None, :])
+    raw = own_weight * own + (1 - own_weight) * pooled[None, :]
+    # monotone (a higher level is never riskier) and never better than half a sample
+    floor = 0.5 / np.maximum(held[:, None] + total * (1 - own_weight), 1)
+    return np.maximum(np.minimum.accumulate(raw, axis=1), floor)
+
+
+def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, policy: RightsizePolicy) -> np.ndarray:
+    """Index into LEVELS per container. ``grid`` (n, L): the value at each level; ``risk`` (n, L):
+    its calibrated risk; ``weights``: pods.
+
+    Workload mode: lowest level within ``risk``. Cluster mode: minimise value + lambda x risk per
+    container (so the accepted pod-hours above request go where they save the most), with lambda
+    bisected until the pod-weighted risk meets the budget; no container beyond ``max_risk``.
+    """
+    n, L = grid.shape
+    rows = np.arange(n)
+    within = risk <= policy.risk
+    first_ok = np.where(within.any(axis=1), np.argmax(within, axis=1), L - 1)
+    if policy.risk_mode == "workload" or n == 0:
+        return first_ok
+    penalty = np.where(risk <= policy.max_risk, 0.0, np.inf)
+    penalty[:, -1] = 0.0  # the top level is always allowed
+    w = weights / max(weights.sum(), 1e-12)
+
+    def pick(lam: float) -> np.ndarray:  # per container: cores + lam x risk (lam: cores per unit of risk)
+        return np.argmin(grid + lam * risk + penalty, axis=1)
+
+    def spent(idx: np.ndarray) -> float:
+        return float((w * risk[rows, idx]).sum())
+
+    lo, hi = 0.0, max(float(grid.max()) if grid.size else 1.0, 1e-9) * 1e4
+    best = pick(hi)
+    if spent(best) > policy.risk:  # budget unreachable: the safest allowed level
+        return best
+    for _ in range(60):
+        lam = (lo + hi) / 2
+        idx = pick(lam)
+        if spent(idx) <= policy.risk:
+            best, hi = idx, lam
+        else:
+            lo = lam
+    return best
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: float = 0.0,
+                  headroom: float = 0.0) -> pl.DataFrame:
+    """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
+
+    The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
+    container is the spread of its daily peaks, (peak - median daily peak) / peak: a flat container
+    needs almost none, a swinging one more. The factor is calibrated out of sample, pooled over all
+    containers: fit on the first 70% of each container's days, see by how much the later days' max
+    beat that fit's peak, in units of the fit's spread, and take the (1 - memory_risk) quantile.
+    """
+    mem = u.filter(pl.col("resource") == "memory")
+    per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first())
+    daily = per_t.filter(pl.col("use")).group_by([*KEY, pl.col("timestamp").dt.truncate("1d").alias("day")]).agg(
+        pl.col("value").max().alias("peak"), pl.len().alias("n"))
+    # only days with most of their samples count for variation (a half day has a lower peak)
+    full = daily.filter(pl.col("n") >= pl.col("n").max().over(KEY) * 0.5).with_columns(
+        (pl.col("day").rank("dense").over(KEY) <= (pl.len().over(KEY) * (1 - HOLDOUT)).ceil()).alias("_fit"))
+    var = full.group_by(KEY).agg(
+        pl.col("peak").mean().alias("daily_mean"), pl.col("peak").std().alias("daily_sd"), pl.len().alias("days"),
+        pl.col("peak").median().alias("daily_median"),
+        pl.col("peak").filter(pl.col("_fit")).max().alias("_fit_peak"),
+        pl.col("peak").filter(pl.col("_fit")).median().alias("_fit_median"),
+        pl.col("peak").filter(~pl.col("_fit")).max().alias("_held_max"),
+    ).with_columns(
+        ((pl.col("_fit_peak") - pl.col("_fit_median")) / pl.col("_fit_peak").clip(lower_bound=1.0))
+        .clip(lower_bound=0.01).alias("_fit_spread"),
+        ((pl.col("daily_mean").is_not_null()) & (pl.col("days") >= 4)).alias("_calibrates"),
+    )
+    cal = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
+        ((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
+         / pl.col("_fit_spread")).alias("r"))
+    factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
+    # expected OOM risk of the flat limit: the share of containers whose later days beat the earlier
+    # days' peak x (1 + margin) (at least + headroom), out of sample
+    beat = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
+        (pl.col("_held_max") > pl.max_horizontal(pl.col("_fit_peak") * (1 + margin), pl.col("_fit_peak") + headroom))
+        .mean())
+    oom_risk = float(beat.item()) if beat.height and beat.item() is not None and cal.height >= 5 else None
+    peak = per_t.group_by(KEY).agg(
+        pl.col("value").max().alias("mem_peak"),
+        pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
+        pl.col("value").filter(pl.col("use")).quantile(0.5).alias("mem_p50"),
+        pl.col("value").filter(pl.col("use")).quantile(0.95).alias("mem_p95"),
+        pl.len().alias("mem_stamps"),
+        pl.col("timestamp").min().alias("mem_start"),
+        pl.col("timestamp").max().alias("mem_end"),
+    )
+    spread = ((pl.col("mem_peak") - pl.col("daily_median")) / pl.col("mem_peak").clip(lower_bound=1.0)).clip(0.0, 1.0)
+    return _str_keys(peak.join(var, on=KEY, how="left")).with_columns(
+        (pl.lit(factor) * spread).alias("_cv_margin"),
+        pl.lit(factor).alias("_margin_factor"),
+        pl.lit(oom_risk, pl.Float64).alias("memory_oom_risk"),
+        ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
+    )
+
+
