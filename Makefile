@@ -22,7 +22,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing kubetune and its dependencies into $(VENV) (log: $(VENV)/pip.log)"
-	$(PIP) install -e '.[test]' > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
+	$(PIP) install -e '.[test,notebooks]' > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
 	rm -f $(VENV)/.installed-* && touch $@
 
 system-deps:
