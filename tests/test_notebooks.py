@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # notebooks/real_traces.py: the trace readers they share
 REAL = ROOT.parent / "shared" / "data" / "real"
 PACKAGES = ("analyzer", "forecasting", "recommenders", "dashboards", "kubetune")
 NAMES = ["01-cost-breakdown", "02-forecast-evaluation", "03-gpu-sharing", "04-risk-vs-savings"]
@@ -67,6 +67,8 @@ def test_runs_top_to_bottom(path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    if os.environ.get("NOTEBOOK_OUT"):  # keep the executed copies to read (never the committed files)
+        nbformat.write(nb, Path(os.environ["NOTEBOOK_OUT"]) / path.name)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2, f"{path.name} drew fewer than two plots"
