@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from analyzer.errors import KubetuneError
-from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, report, simulate
+from kubetune.commands import collect, cost, forecast, imports, inspect, planned, pr, recommend, report, simulate
 from kubetune.console import err_console
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -45,7 +45,7 @@ app.command()(report.report)
 app.command()(cost.cost)
 app.command()(forecast.forecast)
 app.command()(recommend.recommend)
-app.command()(planned.pr)
+app.command()(pr.pr)
 app.command()(planned.dashboard)
 
 
