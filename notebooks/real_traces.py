@@ -20,7 +20,9 @@ USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "
 
 def skip_reason(directory: Path) -> str | None:
     """Why a real-trace section cannot run, or None when it can."""
-    return None if directory.is_dir() else f"Skipped: {directory} is absent (the real traces are not part of the repository)."
+    if directory.is_dir():
+        return None
+    return f"Skipped: {directory} is absent (the real traces are not part of the repository)."
 
 
 def bitbrains_usage(limit: int, directory: Path = BITBRAINS) -> pl.DataFrame:
