@@ -64,6 +64,9 @@ def test_runs_top_to_bottom(path, monkeypatch):
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(var, os.environ.get(var, "1"))
+    # the kernel inherits this process's environment, and importing streamlit (the dashboard tests) sets
+    # MPLBACKEND=Agg in it, which would silently drop every figure
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
