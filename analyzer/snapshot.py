@@ -19,6 +19,8 @@ import polars as pl
 
 from analyzer.atomic import atomic_directory
 from analyzer.errors import SnapshotError
+from analyzer.redact import redact
+from analyzer.sanity import check_window, clean_names, clean_usage
 from analyzer.schema import FORMAT_NAME, FRAMES, KEYS, SCHEMA_VERSION, Frame
 
 MANIFEST = "manifest.json"
@@ -51,7 +53,7 @@ class Manifest:
             "source": self.source,
             "created_at": _iso(self.created_at),
             "absent": list(self.absent),
-            "warnings": list(self.warnings),
+            "warnings": [redact(w) for w in self.warnings],
             "frames": {name: {"file": FRAMES[name].file, "rows": n} for name, n in self.rows.items()},
         }
 
@@ -104,17 +106,20 @@ class Snapshot:
     gpus: pl.DataFrame = field(default_factory=lambda: FRAMES["gpus"].empty())
     namespaces: pl.DataFrame = field(default_factory=lambda: FRAMES["namespaces"].empty())
     path: Path | None = None
+    load_warnings: list[str] = field(default_factory=list)  # what ``load_snapshot`` dropped, counted
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in FRAMES}
 
     @classmethod
     def build(cls, manifest: Manifest, **frames: pl.DataFrame) -> Snapshot:
-        """Assemble a snapshot from collector output, coercing frames to the schema."""
+        """Assemble a snapshot from collector output, coercing frames to the schema; rows whose names
+        hold control characters are dropped, counted in the manifest's warnings."""
         unknown = set(frames) - set(FRAMES)
         if unknown:
             raise ValueError(f"unknown frames: {sorted(unknown)}")
-        conformed = {name: conform(FRAMES[name], frames.get(name)) for name in FRAMES}
+        conformed, dropped = clean_names({name: conform(FRAMES[name], frames.get(name)) for name in FRAMES})
+        manifest.warnings.extend(w for w in dropped if w not in manifest.warnings)
         return cls(manifest=manifest, **conformed)
 
     def equals(self, other: Snapshot) -> bool:
@@ -226,8 +231,9 @@ def _first_bad_enum(frame: Frame, df: pl.DataFrame) -> tuple[str, str, list[str]
     return None
 
 
-def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
-    """Read and validate a snapshot directory."""
+def load_snapshot(directory: str | os.PathLike[str], max_window_days: float | None = None) -> Snapshot:
+    """Read and validate a snapshot directory. Impossible usage rows are dropped (counted in
+    ``load_warnings``); a window beyond ``max_window_days`` (default 400) is refused."""
     root = Path(directory)
     if not root.exists():
         raise SnapshotError(f"snapshot directory {root} does not exist.")
@@ -241,6 +247,7 @@ def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{manifest_path} is not valid JSON ({exc.args[0] if exc.args else exc}).") from None
     manifest = Manifest.from_json(data, manifest_path)
+    check_window(manifest.start, manifest.end, str(root), max_window_days)
     frames: dict[str, pl.DataFrame] = {}
     for name, frame in FRAMES.items():
         file = root / frame.file
@@ -254,7 +261,10 @@ def load_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise SnapshotError(f"{file} is not a readable Parquet file ({str(exc).splitlines()[0]}).") from None
         frames[name] = validate(frame, df, file)
-    return Snapshot(manifest=manifest, path=root, **frames)
+    frames, dropped = clean_names(frames)
+    frames["usage"], more = clean_usage(frames["usage"])
+    dropped += more
+    return Snapshot(manifest=manifest, path=root, load_warnings=[f"{root}: {w}" for w in dropped], **frames)
 
 
 def write_snapshot(snapshot: Snapshot, target: Path, overwrite: bool = False) -> Path:

@@ -37,9 +37,10 @@ def _hour0(ss: SeriesSet) -> int:
 
 
 def forecast_snapshot(snapshot: Snapshot | SeriesSet, horizon: timedelta = timedelta(days=7),
-                      quantiles=DEFAULT_QUANTILES, **params) -> pl.DataFrame:
+                      quantiles=DEFAULT_QUANTILES, progress=None, **params) -> pl.DataFrame:
     """One row per (namespace, workload_kind, workload, container, resource, timestamp):
-    quantile columns (p50, p90, p95, p99 by default) and ``peak`` in the resource's base unit, plus ``model``."""
+    quantile columns (p50, p90, p95, p99 by default) and ``peak`` in the resource's base unit, plus ``model``.
+    ``progress(what, done, total)`` hears of each model fitted and each batch of series forecast."""
     ss = _series(snapshot)
     H = _hours(horizon)
     quantiles = tuple(sorted(quantiles))
@@ -48,8 +49,9 @@ def forecast_snapshot(snapshot: Snapshot | SeriesSet, horizon: timedelta = timed
               "peak": pl.Float64, "model": pl.String}
     if ss.n_series == 0:
         return pl.DataFrame(schema=schema)
-    est = GlobalQuantileForecaster(quantiles=quantiles, horizon=H, hour0=_hour0(ss), **params).fit(ss.values)
-    pred = est.predict()
+    est = GlobalQuantileForecaster(quantiles=quantiles, horizon=H, hour0=_hour0(ss), **params).fit(
+        ss.values, progress=progress)
+    pred = est.predict(progress=progress)
     peak = est.predict_peak(pred)
     n = ss.n_series
     ts = ss.times[-1] + np.arange(1, H + 1) * np.timedelta64(ss.bucket_seconds, "s")
@@ -60,6 +62,33 @@ def forecast_snapshot(snapshot: Snapshot | SeriesSet, horizon: timedelta = timed
         pl.Series("model", np.repeat(est.model_, H)),
     )
     return out.select(list(schema))
+
+
+def forecast_summary(snapshot: Snapshot | SeriesSet, horizon: timedelta = timedelta(days=7),
+                     quantiles=DEFAULT_QUANTILES, progress=None, **params) -> pl.DataFrame:
+    """One row per series (container and resource): each quantile's and the peak's highest hourly
+    value over the horizon (what to provision for the busiest hour), ``trend`` (the horizon's mean
+    P50 over the last ``horizon`` of history, minus 1: +0.10 = 10% more demand expected), ``drift``
+    (a behaviour change was detected in the history; ``drift_kind`` the latest) and ``model``."""
+    ss = _series(snapshot)
+    hourly = forecast_snapshot(ss, horizon, quantiles, progress=progress, **params)
+    cols = [_qname(q) for q in sorted(quantiles)]
+    H = _hours(horizon)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        recent = np.nanmean(ss.values[:, -H:], axis=1) if ss.n_series else np.zeros(0)
+    history = ss.keys.with_columns(pl.Series("_recent", recent, dtype=pl.Float64))
+    drift = detect_drift(ss)
+    flags = drift.sort("timestamp").group_by(KEY).agg(pl.col("kind").last().alias("drift_kind"))
+    out = (hourly.group_by(KEY, maintain_order=True)
+           .agg(*[pl.col(c).max() for c in cols], pl.col("peak").max(), pl.col(cols[0]).mean().alias("_mean"),
+                pl.col("model").first())
+           .join(history, on=KEY, how="left", nulls_equal=True)
+           .join(flags, on=KEY, how="left", nulls_equal=True)
+           .with_columns(pl.when(pl.col("_recent") > 0).then(pl.col("_mean") / pl.col("_recent") - 1.0)
+                         .alias("trend"),
+                         pl.col("drift_kind").is_not_null().alias("drift")))
+    return out.select(*KEY, *cols, "peak", "trend", "drift", "drift_kind", "model")
 
 
 def _pinball(y, p, q):

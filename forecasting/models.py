@@ -76,7 +76,8 @@ class SeasonalNaive(BaseEstimator):
             self.offsets_ = np.zeros((F.shape[0], len(self.quantiles)))
         return self
 
-    def predict(self, X=None):
+    def predict(self, X=None, progress=None):
+        """``progress(what, done, total)``, if given, hears of each batch of series forecast."""
         _only_fitted(self, X)
         F = self.history_
         h = np.arange(1, self.horizon + 1)
@@ -284,7 +285,8 @@ class GlobalQuantileForecaster(BaseEstimator):
             raise ValueError(f"blend weights (model, window, profile, seasonal naive) must be four "
                              f"non-negative numbers, got {self.blend!r}")
 
-    def fit(self, Y, y=None):
+    def fit(self, Y, y=None, progress=None):
+        """``progress(what, done, total)``, if given, hears of each quantile model fitted."""
         self._check_blend()
         F, obs = _clean(Y)
         Yn = np.where(obs, F, np.nan)
@@ -313,6 +315,8 @@ class GlobalQuantileForecaster(BaseEstimator):
         for i, q in enumerate(self.quantiles):
             pair = []
             for f in (0, 1):
+                if progress:
+                    progress("fit quantile models", 2 * i + f, 2 * k)
                 m = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=self.max_iter,
                                                   learning_rate=self.learning_rate,
                                                   max_leaf_nodes=self.max_leaf_nodes, early_stopping=False,
@@ -320,6 +324,8 @@ class GlobalQuantileForecaster(BaseEstimator):
                 oof[fold != f, i] = m.predict(X[fold != f])
                 pair.append(m)
             models.append(pair)
+        if progress:
+            progress("fit quantile models", 2 * k, 2 * k)
         pred = self._blend(oof, X)
         if self.calibrate:
             # scale-free split conformal: the factor c with mean(y <= c * pred) = q on held-out series
@@ -337,27 +343,34 @@ class GlobalQuantileForecaster(BaseEstimator):
         """Per series: which model produced its forecast."""
         return np.where(self.learnable_, "global-hgb-quantile", "seasonal-naive-daily (short history)")
 
-    def predict(self, X=None):
+    def predict(self, X=None, progress=None):
         """Quantiles for the hours after the history: the fitted series' (``X`` None) or ``X``'s own.
 
         New series are forecast by both fold models averaged (neither saw them); those with fewer
         than ``min_history`` observed hours get the daily seasonal-naive baseline, as in ``fit``.
+        ``progress(what, done, total)``, if given, hears of each batch of series forecast.
         """
         check_is_fitted(self)
         if X is None:
-            return self._forecast(self.history_, self.observed_, self.learnable_, self.fallback_, 1 - self.fold_)
+            return self._forecast(self.history_, self.observed_, self.learnable_, self.fallback_, 1 - self.fold_,
+                                  progress)
         F, obs = _clean(X)
         learnable = (obs.sum(axis=1) >= self.min_history) & (self.models_ is not None)
-        return self._forecast(F, obs, learnable, SeasonalNaive(DAY, self.horizon, self.quantiles).fit(X), None)
+        return self._forecast(F, obs, learnable, SeasonalNaive(DAY, self.horizon, self.quantiles).fit(X), None,
+                              progress)
 
-    def _forecast(self, F, observed, learnable, fallback, other_fold) -> np.ndarray:
+    def _forecast(self, F, observed, learnable, fallback, other_fold, progress=None) -> np.ndarray:
         T = F.shape[1]
         out = fallback.predict()
         if self.models_ is not None and learnable.any():
             h = np.arange(1, self.horizon + 1)
             idx = np.flatnonzero(learnable)
             Yn = np.where(observed[idx], F[idx], np.nan)
+            done = 0
             for part in np.array_split(idx, max(1, len(idx) * self.horizon // 500_000)):
+                if progress:
+                    progress("forecast series", done, len(idx))
+                done += len(part)
                 sel = np.searchsorted(idx, part)
                 Xf, sc = _features(F[part], Yn[sel], T, h, self.hour0, self.quantiles, self.window)
                 Xf = Xf.reshape(-1, Xf.shape[-1])
@@ -372,6 +385,8 @@ class GlobalQuantileForecaster(BaseEstimator):
                                 mp[other == f, i] = pair[f].predict(Xf[other == f])
                 pq = self._blend(mp, Xf) * self.calibration_
                 out[part] = pq.reshape(len(part), self.horizon, -1) * sc[:, None, None]
+            if progress:
+                progress("forecast series", done, len(idx))
         return _finish(out)
 
     def predict_peak(self, quantile_pred: np.ndarray, X=None) -> np.ndarray:

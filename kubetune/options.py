@@ -1,8 +1,8 @@
 """Options several commands share, declared once.
 
 ``with_source`` gives an analysis command the source options (a first argument, ``--snapshot``,
-``--prometheus-url``, ``--kubeconfig``, ``--in-cluster``, ``--history``) and hands it one
-``Source``; ``FormatOpt``/``OutOpt`` are the output options. Typer reads the generated signature,
+``--prometheus-url``, ``--kubeconfig``, ``--in-cluster``, ``--history``) and the filters
+(``-n/--namespace``, ``-l/--selector``) and hands it one ``Source``; ``FormatOpt``/``OutOpt`` are the output options. Typer reads the generated signature,
 so ``--help`` lists the options as if each command had declared them.
 """
 
@@ -26,7 +26,7 @@ SourceArg = Annotated[
     str | None,
     typer.Argument(help="Snapshot directory or Prometheus URL (http[s]://...): the same as --snapshot or "
                         "--prometheus-url. With no source at all, the bundled sample.",
-                   show_default=False, rich_help_panel=SOURCE_PANEL),
+                   show_default=False),
 ]
 SnapshotOpt = Annotated[
     Path | None,
@@ -50,13 +50,31 @@ HistoryOpt = Annotated[
     str, typer.Option("--history", help="How much history to read from a live source, e.g. 14d.",
                       rich_help_panel=SOURCE_PANEL)
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")]
+MaxWindowOpt = Annotated[
+    float | None, typer.Option("--max-window", help="Longest snapshot window in days to accept (default 400).",
+                               rich_help_panel=SOURCE_PANEL)
+]
+FILTER_PANEL = "Filter"
+NamespaceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--namespace", "-n", help="Only this namespace: an exact name or a regular expression matched against "
+                                           "the whole name, e.g. 'team-.*' (repeatable).", rich_help_panel=FILTER_PANEL),
+]
+SelectorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--selector", "-l", help="Only workloads labelled LABEL=VALUE (repeatable; all must hold).",
+                 rich_help_panel=FILTER_PANEL),
+]
+FORMAT_HELP = ("table (the columns that fit the terminal), wide (every column), json or yaml (the versioned "
+               "envelope), csv or parquet.")
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="FORMAT", help=FORMAT_HELP)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 
 # (name, annotation, default) of the source options, in --help order.
 _SOURCE_PARAMS: list[tuple[str, Any, Any]] = [
     ("source", SourceArg, None), ("snapshot", SnapshotOpt, None), ("prometheus_url", PrometheusOpt, None),
     ("kubeconfig", KubeconfigOpt, None), ("in_cluster", InClusterOpt, False), ("history", HistoryOpt, "14d"),
+    ("max_window", MaxWindowOpt, None), ("namespace", NamespaceOpt, None), ("selector", SelectorOpt, None),
 ]
 
 

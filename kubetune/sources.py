@@ -22,6 +22,9 @@ class Source:
     kubeconfig: Path | None = None
     in_cluster: bool = False
     history: str = "14d"
+    max_window: float | None = None  # days; None = analyzer.sanity.MAX_WINDOW_DAYS
+    namespace: list[str] | None = None
+    selector: list[str] | None = None
 
     def describe(self) -> str:
         if self.argument:
@@ -34,7 +37,22 @@ class Source:
 
 
 def load_source(source: Source, note=print) -> Snapshot:
-    """Load the snapshot the options name; with none given, the bundled sample (said in one line)."""
+    """Load the snapshot the options name (narrowed by -n/--selector); with none given, the bundled
+    sample (said in one line)."""
+    snap = _load(source, note)
+    if not (source.namespace or source.selector):
+        return snap
+    from analyzer.filters import filter_snapshot
+
+    narrowed = filter_snapshot(snap, source.namespace or (), source.selector or ())
+    if narrowed.workloads.is_empty() and narrowed.containers.is_empty():
+        what = " and ".join(f"{flag} {', '.join(v)}" for flag, v in (("--namespace", source.namespace),
+                                                                    ("--selector", source.selector)) if v)
+        raise InputError(f"{what} matches no workload in {source.describe()}.")
+    return narrowed
+
+
+def _load(source: Source, note) -> Snapshot:
     given = [n for n, v in ((repr(source.argument), source.argument), ("--snapshot", source.snapshot),
                             ("--prometheus-url", source.prometheus_url)) if v]
     if len(given) > 1:
@@ -45,7 +63,10 @@ def load_source(source: Source, note=print) -> Snapshot:
         else:
             source = replace(source, argument=None, snapshot=Path(source.argument))
     if source.snapshot:
-        return load_snapshot(source.snapshot)
+        snap = load_snapshot(source.snapshot, max_window_days=source.max_window)
+        for warning in snap.load_warnings:
+            note(f"warning: {warning}")
+        return snap
     if source.prometheus_url:
         return _collect_live(source)
     if source.kubeconfig or source.in_cluster:

@@ -28,7 +28,7 @@ ROW_SCHEMA = {
 
 def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, kinds=None,
               pricing: PriceBook | None = None, pricing_file=None, spot_placement: str | None = None,
-              gpu_settings: Any = None, ctx: Context | None = None) -> RecommendationSet:
+              gpu_settings: Any = None, ctx: Context | None = None, progress=None) -> RecommendationSet:
     """Run the registered recommenders (all, or ``kinds``) over one snapshot with one shared context.
 
     ``settings`` maps a recommender's name to its Settings instance (missing: its defaults); a
@@ -37,6 +37,7 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
     A knob several recommenders share (same field name, e.g. ``min_history_hours``) given in one's
     settings is used by the others whose settings were not given. The context carries the user's
     price book (``pricing`` or ``pricing_file``, else the bundled one) to every recommender, spot included.
+    ``progress(kind, done, total)`` hears as each recommender starts and when all are done.
     """
     from recommenders.policy import RightsizePolicy
 
@@ -55,8 +56,11 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
     out = RecommendationSet()
     if ctx.rates.basis != "node prices":
         out.notes.append(f"Savings use {ctx.rates.basis}.")
-    for cls in chosen:
+    tell = progress or (lambda kind, done, total: None)
+    for i, cls in enumerate(chosen):
+        tell(cls.name, i, len(chosen))
         out.extend(cls(given.get(cls.name)).run(snapshot, ctx))
+    tell("done", len(chosen), len(chosen))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
     out.container_order = container_order(snapshot)
     return out

@@ -1,7 +1,7 @@
 """Recommendations -> one strategic-merge patch per workload + a kustomization, ready for review.
 
-Each patch names the workload (apiVersion, kind, namespace, name) so kustomize finds its target,
-and holds only the fields the recommendations change, under the pod spec path of the controller
+Each patch names the workload (apiVersion, kind, namespace, name) and holds only the fields the
+recommendations change, under the pod spec path of the controller
 kind. It opens with a comment block saying, in plain words, what changes, why, and what it saves.
 Cluster-side objects a change needs (e.g. a GPU time-slicing ConfigMap) go to ``cluster/``, not into
 the kustomization: they belong to whoever runs the GPU operator, and must be applied first.
@@ -10,6 +10,7 @@ The directory appears whole or not at all (``analyzer.atomic.atomic_directory``)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,9 @@ from typing import Any
 
 from analyzer import yamlio
 from analyzer.atomic import atomic_directory
+from analyzer.envelope import envelope
 from analyzer.units import human_value
+from analyzer.untrusted import visible
 from recommenders.base_manifests import BaseManifests, read_base, resolve_base
 from recommenders.record import Recommendation, RecommendationSet
 
@@ -94,7 +97,7 @@ def _comment(recs: list[Recommendation]) -> str:
         if ev.ooms:
             lines.append(f"  OOM kills seen: {ev.ooms}")
         lines += [f"  note: {n}" for n in ev.notes]
-    return "".join(f"# {line}\n" for line in _wrap(lines))
+    return "".join(f"# {line}\n" for line in _wrap([visible(line) for line in lines]))
 
 
 def _wrap(lines: list[str], width: int = 110) -> list[str]:
@@ -144,8 +147,24 @@ def workload_patch(kind: str, namespace: str, name: str, fragment: dict[str, Any
             "metadata": {"name": name, "namespace": namespace}, **body}
 
 
+_PLAIN = re.compile(r"[a-z0-9](?:[a-z0-9.]|-(?!-))*(?<!-)")
+_KINDS = {*API_VERSION, "ConfigMap"}
+MAX_NAME = 120  # well under the 255 bytes a file name may have, with room for ".yaml"
+
+
 def _slug(*parts: str) -> str:
-    return re.sub(r"[^a-z0-9.-]+", "-", "--".join(parts).lower()).strip("-")
+    """A file or directory name for one object (``ns, kind, name``) or namespace, injective and
+    bounded: the parts joined by ``--`` when each is a plain Kubernetes name (lower case, no ``--``)
+    or a kind we know, else a readable prefix plus ``_`` and a hash of the exact parts (``_`` never
+    occurs in a plain name, so the two never meet)."""
+    parts = tuple(str(p) for p in parts)
+    readable = "--".join(parts).lower()
+    plain = all(p in _KINDS or (not p and i == 0) or _PLAIN.fullmatch(p) for i, p in enumerate(parts))
+    if plain and len(readable) <= MAX_NAME:
+        return readable
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    prefix = re.sub(r"[^a-z0-9.-]+", "-", readable)[:MAX_NAME - 13].strip("-.")
+    return f"{prefix}_{digest}"
 
 
 @dataclass
@@ -157,71 +176,125 @@ class WrittenPatches:
     unmatched: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PatchFiles:
+    """The patch directory as ``{relative path: bytes}`` (what ``write_patches`` writes; the dashboard
+    zips it as is), the patch paths the kustomization lists, and why others were set aside."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    patches: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+
 def _names(fragment: dict[str, Any]) -> dict[str, set[str]]:
     return {k: {c["name"] for c in fragment.get(k, [])} for k in MERGE_BY_NAME if fragment.get(k)}
 
 
-def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], *,
-                  base: str | None = None) -> WrittenPatches:
-    """Write ``directory``: one patch per workload, kustomization.yaml, cluster/ extras and
-    recommendations.json. ``base``: a path (relative to the directory) to the workloads' manifests,
-    written as the kustomization's resource; without it, add your base before ``kubectl apply -k``.
+COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
+KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+NAMESPACES_DIR = "namespaces"
 
-    A local base is read first (``recommenders.base_manifests``): container order comes from it, and
-    a patch whose workload or container the base lacks goes to ``unmatched/`` instead of the
-    kustomization (it would fail the build, or add an imageless container)."""
+
+def _target(kind: str, namespace: str, name: str) -> dict[str, str]:
+    """A kustomize patch target: matches exactly this workload, and nothing when it is absent."""
+    group, _, version = API_VERSION.get(kind, "apps/v1").rpartition("/")
+    target = {"group": group, "version": version, "kind": kind, "name": name, "namespace": namespace}
+    return {k: v for k, v in target.items() if v}
+
+
+def recommendation_summary(result: RecommendationSet, skipped: bool = True,
+                           unmatched: list[str] | None = None) -> dict[str, Any]:
+    """The envelope's ``summary`` for recommendations: the total, skips, cluster-wide notes."""
+    out: dict[str, Any] = {"monthly_saving_usd": result.monthly_saving_usd,
+                           "recommendations": len(result.recommendations), "skipped_count": len(result.skipped),
+                           "cluster_notes": result.cluster_notes}
+    if skipped:
+        out["skipped"] = [s.row() for s in result.skipped]
+    if unmatched is not None:
+        out["unmatched"] = list(unmatched)
+    return out
+
+
+def patch_files(result: RecommendationSet, *, base: str | None = None, manifests: BaseManifests | None = None,
+                source: str = "", window: dict[str, Any] | None = None) -> PatchFiles:
+    """The patch directory's files. Without ``base``: kustomize Components (``kind: Component``), one per
+    namespace under ``namespaces/NS/`` whose ``patches:`` carry ``target:`` selectors (an overlay that
+    lacks a workload still builds: the patch matches nothing), and one at the top including them all.
+    With ``base``: one Kustomization over the base (``manifests``, when read, sets container order and
+    sends patches the base cannot take to ``unmatched/``)."""
     groups: dict[tuple[str, str, str], list[Recommendation]] = defaultdict(list)
     for r in result.recommendations:
         if r.pod_spec_patch:
             groups[(r.target.namespace, r.target.workload_kind, r.target.workload)].append(r)
-    target = Path(directory)
-    manifests: BaseManifests | None = None
-    local = resolve_base(target, base) if base else None
-    if local is not None:
-        manifests = read_base(local)
-    out = WrittenPatches()
-    with atomic_directory(target) as tmp:
-        names = []
-        for (ns, kind, name), recs in sorted(groups.items()):
-            fname = _slug(ns, kind, name) + ".yaml"
-            order = result.container_order.get((ns, kind, name))
-            fragment = pod_fragment(recs)
-            why = None
-            if manifests is not None:
-                why = manifests.missing(ns, kind, name, _names(fragment))
-                order = manifests.order(ns, kind, name) or order
-            text = _comment(recs) + yamlio.dump(workload_patch(kind, ns, name, fragment, order))
-            if why is not None:
-                (tmp / "unmatched").mkdir(exist_ok=True)
-                (tmp / "unmatched" / fname).write_text(f"# Not in kustomization.yaml: {why}.\n" + text)
-                out.unmatched.append(why)
-                continue
-            (tmp / fname).write_text(text)
-            names.append(fname)
-        extras = [m for r in result.recommendations for m in r.extra_manifests]
-        seen = set()
-        if extras:
-            (tmp / "cluster").mkdir()
-            for m in extras:
-                meta = m.get("metadata", {})
-                fname = _slug(m.get("kind", "object"), meta.get("namespace", ""), meta.get("name", "x")) + ".yaml"
-                if fname in seen:
-                    continue
-                seen.add(fname)
-                (tmp / "cluster" / fname).write_text(
-                    "# Cluster-side configuration some GPU changes need; apply it (and let the node\n"
-                    "# reconfigure) before the workload patches that use it.\n" + yamlio.dump(m))
-        kust: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    out = PatchFiles()
+    per_ns: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (ns, kind, name), recs in sorted(groups.items()):
+        fname = _slug(ns, kind, name) + ".yaml"
+        order = result.container_order.get((ns, kind, name))
+        fragment = pod_fragment(recs)
+        why = None
+        if manifests is not None:
+            why = manifests.missing(ns, kind, name, _names(fragment))
+            order = manifests.order(ns, kind, name) or order
+        text = _comment(recs) + yamlio.dump(workload_patch(kind, ns, name, fragment, order))
+        if why is not None:
+            out.files[f"unmatched/{fname}"] = (f"# Not in kustomization.yaml: {visible(why)}.\n" + text).encode()
+            out.unmatched.append(why)
+            continue
         if base:
-            kust["resources"] = [base]
-        kust["patches"] = [{"path": n} for n in names]
-        head = ("# Generated by kubetune. Each patch changes only the fields named in its comment.\n" +
-                ("" if base else "# Add your workloads' manifests (or your base) under `resources:` before "
-                 "`kubectl apply -k`.\n"))
-        (tmp / "kustomization.yaml").write_text(head + yamlio.dump(kust))
-        (tmp / "recommendations.json").write_text(json.dumps(
-            {"recommendations": [r.to_dict() for r in result.recommendations],
-             "skipped": [s.row() for s in result.skipped], "notes": result.notes,
-             "cluster_notes": result.cluster_notes, "unmatched": out.unmatched}, indent=2, default=str))
-        out.files = [target / n for n in names]
+            out.files[fname] = text.encode()
+            out.patches.append(fname)
+        else:
+            ns_dir = f"{NAMESPACES_DIR}/{_slug(ns)}"
+            short = _slug(kind, name) + ".yaml"
+            out.files[f"{ns_dir}/{short}"] = text.encode()
+            out.patches.append(f"{ns_dir}/{short}")
+            per_ns[ns_dir].append({"path": short, "target": _target(kind, ns, name)})
+    seen = set()
+    for r in result.recommendations:
+        for m in r.extra_manifests:
+            meta = m.get("metadata", {})
+            fname = "cluster/" + _slug(str(meta.get("namespace", "")), str(m.get("kind", "object")),
+                                       str(meta.get("name", "x"))) + ".yaml"
+            if fname in seen:
+                continue
+            seen.add(fname)
+            out.files[fname] = (
+                "# Cluster-side configuration some GPU changes need; apply it (and let the node\n"
+                "# reconfigure) before the workload patches that use it.\n" + yamlio.dump(m)).encode()
+    head = "# Generated by kubetune. Each patch changes only the fields named in its comment.\n"
+    if base:
+        kust = {**KUSTOMIZATION, "resources": [base], "patches": [{"path": n} for n in out.patches]}
+        out.files["kustomization.yaml"] = (head + yamlio.dump(kust)).encode()
+    else:
+        for ns_dir, entries in sorted(per_ns.items()):
+            comp = {**COMPONENT, "patches": entries}
+            out.files[f"{ns_dir}/kustomization.yaml"] = (
+                head + f"# A kustomize Component for namespace {ns_dir.rsplit('/', 1)[-1]}: list it under an overlay's "
+                "`components:`.\n" + yamlio.dump(comp)).encode()
+        top = {**COMPONENT, "components": sorted(per_ns)}
+        out.files["kustomization.yaml"] = (
+            head + "# A kustomize Component: list this directory under `components:` in the overlay that has your\n"
+            "# workloads as resources; patches whose workload the overlay lacks match nothing (no-op).\n"
+            + yamlio.dump(top)).encode()
+    doc = envelope(source=source, window=window, items=[r.to_dict() for r in result.recommendations],
+                   notes=result.notes, summary=recommendation_summary(result, unmatched=out.unmatched))
+    out.files["recommendations.json"] = (json.dumps(doc, indent=2, default=str) + "\n").encode()
     return out
+
+
+def write_patches(result: RecommendationSet, directory: str | os.PathLike[str], *,
+                  base: str | None = None, source: str = "", window: dict[str, Any] | None = None) -> WrittenPatches:
+    """Write ``directory`` (whole or not at all) from ``patch_files``: the patches, their kustomization
+    or components, cluster/ extras and recommendations.json (the versioned envelope). ``base``: a
+    path (relative to the directory) to the workloads' manifests, read first when local."""
+    target = Path(directory)
+    local = resolve_base(target, base) if base else None
+    manifests = read_base(local) if local is not None else None
+    files = patch_files(result, base=base, manifests=manifests, source=source, window=window)
+    with atomic_directory(target) as tmp:
+        for rel, data in files.files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    return WrittenPatches(files=[target / p for p in files.patches], unmatched=files.unmatched)

@@ -69,7 +69,7 @@ def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample_sn
     aside = {p.name for p in (tmp_path / "patches" / "unmatched").glob("*.yaml")}
     assert len(aside) == 2 and not listed & aside
     assert (tmp_path / "patches" / "unmatched" / next(iter(aside))).read_text().startswith("# Not in kustomization.yaml:")
-    assert json.loads((tmp_path / "patches" / "recommendations.json").read_text())["unmatched"] == written.unmatched
+    assert json.loads((tmp_path / "patches" / "recommendations.json").read_text())["summary"]["unmatched"] == written.unmatched
 
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr

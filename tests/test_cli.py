@@ -69,12 +69,12 @@ def test_info_formats(tmp_path):
     path = tiny_snapshot().write(tmp_path / "snap")
     result = run_cli("info", "--snapshot", path, "--format", "json")
     assert result.code == 0, result.err
-    rows = {r["field"]: r["value"] for r in json.loads(result.out)}
-    assert rows["cluster"] == "tiny" and rows["rows.containers"] == "3"
+    facts = json.loads(result.out)["items"]
+    assert facts["cluster"] == "tiny" and facts["rows"]["containers"] == 3
     csv = run_cli("info", "--snapshot", path, "--format", "csv")
     assert csv.out.splitlines()[0] == "field,value"
     yaml_out = run_cli("info", "--snapshot", path, "--format", "yaml")
-    assert "field: cluster" in yaml_out.out
+    assert "  cluster: tiny" in yaml_out.out and "schema_version: 1" in yaml_out.out
 
 
 def test_import_cli_bad_input_writes_nothing(tmp_path):
@@ -98,10 +98,10 @@ def test_cost_command(tmp_path):
     result = run_cli("cost", "--snapshot", path, "--format", "json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
-    rows = doc["rows"]
+    rows = doc["items"]
     assert {r["namespace"] for r in rows} == {"ml", "shop", "__idle__"}
     assert sum(r["total_cost"] for r in rows) == pytest.approx(doc["summary"]["total_cost"], abs=0.01)
-    assert doc["top_waste"][0]["workload"] == "infer"  # the idle GPU wastes most
+    assert doc["summary"]["top_waste"][0]["workload"] == "infer"  # the idle GPU wastes most
     table = run_cli("cost", "--snapshot", path, "--by", "workload")
     assert table.code == 0 and "infer" in table.out and "Top 2 wasteful workloads" in table.out
     csv = run_cli("cost", "--snapshot", path, "--format", "csv", "--by", "node")
@@ -126,12 +126,12 @@ def test_forecast_command(tmp_path):
 
     path = simulate(workloads=16, days=4, step_seconds=1800, seed=3).write(tmp_path / "snap")
     out = tmp_path / "f.json"
-    result = run_cli("forecast", "--snapshot", path, "--horizon", "1d", "--format", "json", "--out", out)
+    result = run_cli("forecast", "--snapshot", path, "--horizon", "1d", "--hourly", "--format", "json", "--out", out)
     assert result.code == 0, result.err
-    rows = json.loads(out.read_text())
+    rows = json.loads(out.read_text())["items"]
     assert rows and {"namespace", "workload", "container", "resource", "timestamp", "p50", "p95", "p99", "peak",
                      "model"} <= set(rows[0])
     assert all(r["p50"] <= r["p95"] + 1e-9 <= r["p99"] + 2e-9 for r in rows)
     drift = run_cli("forecast", "--snapshot", path, "--drift", "--format", "csv")
     assert drift.code == 0, drift.err
-    assert_clean_error(run_cli("forecast", "--snapshot", path, "--backtest", "--drift"), 2, "not both")
+    assert_clean_error(run_cli("forecast", "--snapshot", path, "--backtest", "--drift"), 2, "not several")

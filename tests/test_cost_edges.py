@@ -167,3 +167,37 @@ def test_bad_arguments():
             parse_by(bad)
     assert [k.columns for k in parse_by("workload, label:team")] == [["namespace", "workload_kind", "workload"],
                                                                      ["label:team"]]
+
+
+def test_bursting_into_unused_requests_is_scaled_without_a_warning(tmp_path):
+    # 2 cores, both requested; p0 idles at 0.2 while p1 bursts to 1.5: usage 1.7 fits the node, but
+    # max(request, usage) adds up to 2.5. Normal under the OpenCost rule: scaled down, not a data problem.
+    nodes = [_node("n", 0.24, cores=2.0, gib=32)]
+    containers = [container("a", "w", f"p{i}", "c", "n", cpu=1.0, mem_gib=1) for i in range(2)]
+    usage = [(0, "a", "p0", "c", "cpu", 0.2, None), (0, "a", "p1", "c", "cpu", 1.5, None)]
+    r = analyze_cost(make_snapshot(nodes, containers, usage, steps=1), pricing_file=write_pricing(tmp_path))
+    node = _one(r.nodes, "node", "n")
+    assert node["cpu_allocated_cost"] == pytest.approx(node["cpu_cost"]) and node["cpu_idle_cost"] == pytest.approx(0.0)
+    assert r.warnings == []
+    _identity(r)
+
+
+def test_init_container_never_sampled_costs_nothing(tmp_path):
+    # It ran between scrapes at pod start; charging its request for the pod's whole life (as the
+    # null start/end once did) double-counted it on top of the app containers.
+    nodes = [_node("n", 0.24)]
+    containers = [container("a", "w", "p", "init", "n", cpu=2.0, mem_gib=2, container_type="init"),
+                  container("a", "w", "p", "app", "n", cpu=1.0, mem_gib=1)]
+    usage = [(i, "a", "p", "app", "cpu", 1.0, None) for i in range(3)]
+    r = analyze_cost(make_snapshot(nodes, containers, usage, steps=3), pricing_file=write_pricing(tmp_path))
+    assert "init" not in set(r.containers.get_column("container").cast(str).to_list())
+    assert r.warnings == []
+
+
+def test_bundled_sample_raises_no_cost_warning():
+    """The sample once warned that 1,954 node-hours were over-allocated: finished init containers
+    charged for the pods' whole lives, plus normal bursting. Neither is wrong data."""
+    from analyzer.paths import sample_snapshot_dir
+    from analyzer.snapshot import load_snapshot
+
+    assert analyze_cost(load_snapshot(sample_snapshot_dir())).warnings == []

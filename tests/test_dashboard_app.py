@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
+from analyzer import yamlio
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -152,7 +152,7 @@ def test_workloads_filter_and_drill_down(app):
     at.session_state["wl_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    patch = yaml.safe_load(at.code[0].value)
+    patch = yamlio.load(at.code[0].value)
     assert patch["metadata"] == {"name": table["workload"][row], "namespace": table["namespace"][row]}
     assert patch["kind"] == table["workload_kind"][row]
     assert at.expander, "the recommendation with its evidence"
@@ -182,12 +182,13 @@ def test_recommendations_filters_total_and_zip(app, sample_recs, tmp_path):
     button = at.download_button(key="rec_download")
     archive = zipfile.ZipFile(io.BytesIO(RecordingManager.download(button)))
     names = set(archive.namelist())
-    kust = yaml.safe_load(archive.read("kubetune-patches/kustomization.yaml"))
+    kust = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
     listed = {p["path"] for p in kust["patches"]}
     assert {f"kubetune-patches/{n}" for n in listed} | {"kubetune-patches/kustomization.yaml",
-                                                        "kubetune-patches/recommendations.json"} == names
+                                                        "kubetune-patches/recommendations.json",
+                                                        "kubetune-patches/.kubetune"} == names  # #15's output marker
     targets = {(p["metadata"]["namespace"], p["kind"], p["metadata"]["name"])
-               for p in (yaml.safe_load(archive.read(f"kubetune-patches/{n}")) for n in listed)}
+               for p in (yamlio.load(archive.read(f"kubetune-patches/{n}")) for n in listed)}
     assert targets == set(zip(ticked["namespace"], ticked["workload_kind"], ticked["workload"], strict=True))
     records = json.loads(archive.read("kubetune-patches/recommendations.json"))["recommendations"]
     assert sorted((r["workload"], r["container"], r["resource"]) for r in records) == sorted(

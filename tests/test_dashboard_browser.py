@@ -10,7 +10,7 @@ import time
 import zipfile
 
 import pytest
-import yaml
+from analyzer import yamlio
 
 from tests.support.browser import (chromium, click_label, have_browser, open_page, pick, running_dashboard, screenshot,
                            wait_text)
@@ -104,9 +104,9 @@ def test_click_through_every_page(tmp_path):
             assert time.monotonic() < deadline, "the zip was not downloaded"
             time.sleep(0.1)
         archive = zipfile.ZipFile(io.BytesIO(target.read_bytes()))
-        kust = yaml.safe_load(archive.read("kubetune-patches/kustomization.yaml"))
+        kust = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
         assert kust["patches"] and all(f"kubetune-patches/{p['path']}" in archive.namelist() for p in kust["patches"])
-        kinds = {r["kind"] for r in yaml.safe_load(archive.read("kubetune-patches/recommendations.json"))[
+        kinds = {r["kind"] for r in yamlio.load(archive.read("kubetune-patches/recommendations.json"))[
             "recommendations"]}
         assert kinds == {"rightsize"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
+from analyzer import yamlio
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S_VERSION = "1.33"
@@ -22,7 +22,7 @@ def built() -> dict[str, dict]:
         pytest.skip("kubectl is not installed")
     out = subprocess.run(["kubectl", "kustomize", str(ROOT / "deploy" / "overlays" / "dashboard")],
                          capture_output=True, text=True, check=True).stdout
-    docs = [d for d in yaml.safe_load_all(out) if d]
+    docs = [d for d in yamlio.load_all(out) if d]
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     return {d["kind"] if d["metadata"]["name"].startswith("kubetune-dashboard") or d["kind"] != "ConfigMap"
@@ -32,7 +32,7 @@ def built() -> dict[str, dict]:
 def test_component_builds_on_the_cronjob_base(built):
     assert {"Deployment", "Service", "ConfigMap", "CronJob", "PersistentVolumeClaim"} <= set(built)
     assert "Secret" not in built  # the proxy's Secret is created by the user
-    assert yaml.safe_load((ROOT / "deploy" / "dashboard" / "kustomization.yaml").read_text())["kind"] == "Component"
+    assert yamlio.load((ROOT / "deploy" / "dashboard" / "kustomization.yaml").read_text())["kind"] == "Component"
     assert all(built[k]["metadata"]["namespace"] == "kubetune" for k in ("Deployment", "Service", "ConfigMap"))
     # It reads what the CronJob writes: the same claim, mounted where the CronJob keeps its history.
     pod = built["Deployment"]["spec"]["template"]["spec"]

@@ -617,9 +617,10 @@ def test_kubectl_list_and_atomic_json_files(small, small_lists, tmp_path):
     target = tmp_path / "kube"
     target.mkdir()
     (target / "stale.json").write_text("{}")
+    (target / ".kubetune").write_text("")  # an earlier run's output: only such a directory is replaced (#15)
     out = write_kube_json(small, target)
     assert out == target.resolve()
-    assert sorted(p.name for p in target.iterdir()) == sorted([f"{r}.json" for r in RESOURCES] + ["all.json"])
+    assert sorted(p.name for p in target.iterdir()) == sorted([f"{r}.json" for r in RESOURCES] + ["all.json", ".kubetune"])
     assert json.loads((target / "pods.json").read_text()) == small_lists["pods"]
     assert json.loads((target / "all.json").read_text()) == listing
     assert [p.name for p in tmp_path.iterdir()] == ["kube"]  # no temporary directory left behind

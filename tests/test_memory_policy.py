@@ -59,8 +59,7 @@ def test_burstable_falls_back_for_too_short_history():
 
 
 def test_snapshot_without_nodes_packs_onto_node_size_with_a_note():
-    res = recommend_rightsizing(_snap(nodes=False), RightsizePolicy(memory_policy="burstable", node_memory=8 * GIB,
-                                                                    node_cpu=4.0))
+    res = recommend_rightsizing(_snap(nodes=False), RightsizePolicy(memory_policy="burstable", node_size="8Gi/4"))
     assert any("no nodes" in n and "8 GiB / 4 core" in n for n in res.notes)
     check = res.cluster_notes["node_check"]
     assert check["node_size_from"] == "--node-size" and check["node_pressure"] <= 0.001
@@ -108,7 +107,7 @@ def test_property_burstable_never_limit_below_peak_nor_request_above_limit(mem_g
                   {"name": "q", "cpu": rng_series(seed + 1, 0.5, 0.1), "memory": mem, "cpu_request": 0.5,
                    "memory_request": limit, "memory_limit": limit}], days=3.5, nodes=False)
     policy = RightsizePolicy(memory_policy="burstable", memory_limit="keep" if keep else "request",
-                             node_memory=int(node_gib * GIB), node_cpu=4.0)
+                             node_size=f"{node_gib}Gi/4")
     res = recommend_rightsizing(snap, policy)
     assert res.cluster_notes["node_check"]["node_pressure"] <= 0.001
     for rec in res.recommendations:

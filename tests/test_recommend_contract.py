@@ -117,7 +117,8 @@ def _same(pinned, got, path="") -> list[str]:
 
 def test_recommend_json_on_the_bundled_sample_matches_the_pinned_records(tmp_path):
     """`kubetune recommend --format json` on the sample gives the records captured before the
-    contract refactoring (tests/data/recommend_sample.json, from main at 130a6ca, after #21).
+    contract refactoring (tests/data/recommend_sample.json, from main at 130a6ca, after #21), re-captured
+    after #14's new right-sizing defaults (guaranteed memory at peak x 1.15 + 64Mi, CPU risk 0.06).
     Re-capture only when a change is meant to alter recommendations:
     `kubetune recommend --format json --out tests/data/recommend_sample.json`."""
     out = tmp_path / "recs.json"

@@ -97,15 +97,55 @@ def test_proposed_values_land_in_the_built_manifests(tmp_path, sample_snapshot, 
     assert checked > 10
 
 
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+def test_components_without_base_build_in_any_overlay(tmp_path, sample_snapshot, sample_recommendations):
+    """`recommend --patches DIR` without --base: DIR (or one namespace under it) is a Component an
+    overlay lists under `components:`; workloads the overlay lacks are no-ops, not build errors."""
+    base = _base(tmp_path, sample_snapshot)
+    write_patches(sample_recommendations, tmp_path / "patches")
+    alone = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
+    assert alone.returncode == 0, alone.stderr  # builds on its own too (no resources: nothing to patch)
+    targets = {(r.target.workload_kind, r.target.namespace, r.target.workload)
+               for r in sample_recommendations.recommendations if r.pod_spec_patch}
+    # an overlay with only some of the workloads (half of the patched ones are missing)
+    kept = [i for k, i in sorted(base.items()) if k not in targets or len(k[2]) % 2 == 0]
+    (tmp_path / "some").mkdir()
+    (tmp_path / "some" / "workloads.yaml").write_text(yamlio.dump_all(kept))
+    (tmp_path / "some" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
+    for name, resources, components in (("full", "../base", "../patches"), ("partial", "../some", "../patches"),
+                                        ("one-ns", "../base", None)):
+        overlay = tmp_path / name
+        overlay.mkdir()
+        if components is None:
+            ns = sorted((tmp_path / "patches" / "namespaces").iterdir())[0]
+            components = f"../patches/namespaces/{ns.name}"
+        (overlay / "kustomization.yaml").write_text(yamlio.dump(
+            {"resources": [resources], "components": [components]}))
+        built = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True, check=False)
+        assert built.returncode == 0, (name, built.stderr)
+        docs = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d
+                for d in yamlio.load_all(built.stdout) if d}
+        assert set(docs) == ({(i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]) for i in kept}
+                             if name == "partial" else set(base))
+        changed = {k for k, d in docs.items() if _diff(base[k], d)}
+        if name == "one-ns":
+            assert changed and {k[1] for k in changed} == {ns.name}
+        else:
+            assert changed == targets & set(docs), name
+
+
 def test_patch_files_open_with_plain_word_evidence(tmp_path, sample_recommendations):
     write_patches(sample_recommendations, tmp_path / "p")
-    text = next((tmp_path / "p").glob("*.yaml")).read_text()
+    patches = sorted((tmp_path / "p" / "namespaces").glob("*/*.yaml"))
+    text = next(p for p in patches if p.name != "kustomization.yaml").read_text()
     assert text.startswith("# kubetune recommendation") and "why:" in text and "/month" in text
-    kust = yamlio.load((tmp_path / "p" / "kustomization.yaml").read_text())
-    assert kust["kind"] == "Kustomization" and "resources" not in kust
-    assert len(kust["patches"]) == len(list((tmp_path / "p").glob("*.yaml"))) - 1
+    top = yamlio.load((tmp_path / "p" / "kustomization.yaml").read_text())
+    assert top["kind"] == "Component" and "resources" not in top
+    per_ns = [yamlio.load((tmp_path / "p" / c / "kustomization.yaml").read_text()) for c in top["components"]]
+    assert sum(len(k["patches"]) for k in per_ns) == len([p for p in patches if p.name != "kustomization.yaml"])
+    assert all(set(e["target"]) >= {"kind", "name", "namespace"} for k in per_ns for e in k["patches"])
     saved = json.loads((tmp_path / "p" / "recommendations.json").read_text())
-    assert len(saved["recommendations"]) == len(sample_recommendations.recommendations)
+    assert saved["schema_version"] == 1 and len(saved["items"]) == len(sample_recommendations.recommendations)
 
 
 def test_merge_fragments_merges_containers_by_name_and_replaces_other_lists():
@@ -121,7 +161,7 @@ def test_merge_fragments_merges_containers_by_name_and_replaces_other_lists():
 def test_cli_recommend_json_records_and_patches(tmp_path):
     res = run_cli("recommend", "--format", "json", "--patches", tmp_path / "out", "--kind", "rightsize")
     assert res.code == 0, res.err
-    rows = json.loads(res.out)
+    rows = json.loads(res.out)["items"]
     need = {"namespace", "workload_kind", "workload", "container", "kind", "resource", "current_request",
             "proposed_request", "current_limit", "proposed_limit", "monthly_saving_usd", "confidence", "reason",
             "evidence"}

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from analyzer.errors import SnapshotError
+from analyzer.errors import InputError, SnapshotError
 from analyzer.schema import FRAMES, SCHEMA_VERSION, markdown
 from analyzer.snapshot import load_snapshot
 from tests.support.tiny import tiny_snapshot
@@ -133,7 +133,7 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="no space left on the device holding .*snap"):  # one sentence (#15)
         snap.write(tmp_path / "snap")
     assert list(tmp_path.iterdir()) == []  # no target, no temp directory left behind
 

@@ -23,9 +23,11 @@ from pathlib import Path
 import polars as pl
 
 from analyzer.errors import InputError
+from analyzer.sanity import WORKLOAD_KINDS, check_window, clean_usage, control_rows, unusual_names
 from analyzer.schema import CONTAINER_TYPES, CONTAINERS, RESOURCES, TIMESTAMP, USAGE
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import parse_count, parse_cpu, parse_memory
+from analyzer.untrusted import visible
 
 USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "value"]
 CONTAINER_KEY = ["namespace", "pod", "container"]
@@ -108,12 +110,23 @@ def read_usage(path: Path) -> pl.DataFrame:
         empty = df.get_column(key).is_null() | (df.get_column(key).cast(pl.String).str.strip_chars() == "")
         if empty.any():
             raise InputError(f"{path} column {key!r} is empty at {_line(path, df, empty)}.")
+    control = control_rows(df)
+    if control.any():
+        raise InputError(f"{path} has a control character (newline, escape, ...) in a name at {_line(path, df, control)} "
+                         f"({control.sum():,} row(s)); names may be any text but not control characters.")
     resources = df.get_column("resource").cast(pl.String)
     unknown = ~resources.is_in(list(RESOURCES))
     if unknown.any():
         bad = resources.filter(unknown)[0]
         raise InputError(
             f"{path} column 'resource' has {bad!r} at {_line(path, df, unknown)}; expected one of {', '.join(RESOURCES)}."
+        )
+    kinds = df.get_column("workload_kind").cast(pl.String)
+    unknown_kind = ~kinds.is_in(list(WORKLOAD_KINDS))
+    if unknown_kind.any():
+        raise InputError(
+            f"{path} column 'workload_kind' has {visible(kinds.filter(unknown_kind)[0])!r} at "
+            f"{_line(path, df, unknown_kind)} ({unknown_kind.sum():,} row(s)); expected one of {', '.join(WORKLOAD_KINDS)}."
         )
     values = _parse_numbers(df, "value", path)
     if (values < 0).any():
@@ -228,9 +241,13 @@ def import_files(
     cluster: str = "imported",
     step_seconds: int | None = None,
     gpus_path: Path | None = None,
+    max_window_days: float | None = None,
 ) -> Snapshot:
     """Build a Snapshot from long-format usage (+ optional containers with requests/limits, and
-    GPU facts per device: usage columns ``gpu_model``/``gpu_memory_total`` or a GPUs file)."""
+    GPU facts per device: usage columns ``gpu_model``/``gpu_memory_total`` or a GPUs file).
+
+    Rows with impossible values or timestamps are dropped with a counted warning in the manifest
+    (``analyzer.sanity``); a window beyond ``max_window_days`` (default 400) is refused."""
     usage = read_usage(usage_path)
     gpu_cols = [c for c in GPU_COLUMNS if c in usage.columns]
     device_facts = (usage.filter(pl.col("device").is_not_null()).group_by("device").agg(
@@ -246,6 +263,11 @@ def import_files(
             "device", "model", "memory_total", "node")
     if usage.is_empty():
         raise InputError(f"{usage_path} has no rows.")
+    usage, warnings = clean_usage(usage)
+    odd = unusual_names(usage)
+    warnings += [odd] if odd else []
+    if usage.is_empty():
+        raise InputError(f"{usage_path} has no usable rows: {' '.join(warnings)}")
     key = [c for c in USAGE.schema if c not in ("value",)]
     dup = usage.select(key).is_duplicated()
     if dup.any():
@@ -254,6 +276,7 @@ def import_files(
             f"(at {_line(usage_path, usage, dup)})."
         )
     start, end = usage.get_column("timestamp").min(), usage.get_column("timestamp").max()
+    check_window(_to_datetime(start), _to_datetime(end), str(usage_path), max_window_days)
     step = step_seconds or _infer_step(usage)
     absent = ["nodes", "events"]
     containers_from_usage = (
@@ -295,6 +318,7 @@ def import_files(
         step_seconds=int(step),
         source=f"import {usage_path.name}" + (f" + {containers_path.name}" if containers_path else ""),
         absent=absent,
+        warnings=warnings,
     )
     return Snapshot.build(manifest, usage=usage, containers=containers, workloads=workloads,
                           **({"gpus": gpus} if gpus.height else {}))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from analyzer import yamlio
+from analyzer import redact, yamlio
 from analyzer.collectors.kube_fields import Kind
 from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError, KubetuneError
@@ -49,7 +50,7 @@ log = logging.getLogger("kubetune.kubernetes")
 
 Progress = Callable[[str], None]
 _SECRET_KEYS = {"token", "password", "client-key-data", "client-certificate-data", "id-token", "refresh-token",
-                "access-token", "client-secret", "token-file", "tokenFile"}
+                "access-token", "client-secret"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -192,6 +193,9 @@ def connect(config: KubeConfig) -> Connection:
         if name not in contexts:
             raise InputError(f"kubeconfig {where} has no context {name!r}; "
                              f"it has {', '.join(sorted(map(str, contexts)))}.")
+        _check_user(docs, paths, contexts[name], where)
+        failed = _Collect()  # the client logs a failed exec plugin on the root logger and goes on without a token
+        logging.getLogger().addHandler(failed)
         try:
             kube_config.load_kube_config(
                 config_file=str(paths[0]) if config.kubeconfig else None, context=name,
@@ -199,13 +203,53 @@ def connect(config: KubeConfig) -> Connection:
         except (ConfigException, ValueError, TypeError, KeyError, OSError) as exc:
             text = Connection(None, "", "", secrets).scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise InputError(f"kubeconfig {where}, context {name!r}, cannot be used: {text[:200].rstrip('. ')}.") from None
+        finally:
+            logging.getLogger().removeHandler(failed)
+        if failed.messages:
+            text = Connection(None, "", "", secrets).scrub(failed.messages[0].splitlines()[0])
+            raise InputError(f"kubeconfig {where}, context {name!r}: its credential plugin failed "
+                             f"({text[:200].rstrip('. ')}).")
         cluster = config.cluster or str(contexts[name].get("cluster") or name)
     cfg.retries = False  # retries are ours (backoff, and never on 4xx)
     for value in (cfg.api_key or {}).values():  # "Bearer <token>" / "bearer <token>" (exec plugins, in-cluster)
         if isinstance(value, str):
             secrets.append(value.split(" ", 1)[1].strip() if value.lower().startswith("bearer ") else value)
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for s in secrets:
+        redact.register(s)
     return Connection(k8s.ApiClient(cfg), safe_host(cfg.host), cluster, secrets)
+
+
+class _Collect(logging.Handler):
+    """Error records logged while the kubeconfig loads (instead of a raw ``ERROR:root:`` line)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _check_user(docs: list[dict], paths: list[Path], context: dict, where: str) -> None:
+    """Name what the context's user needs but lacks (the client would log a raw error, then 401)."""
+    wanted = context.get("user")
+    for doc, path in zip(docs, paths, strict=True):
+        for entry in doc.get("users") or []:
+            if not isinstance(entry, dict) or entry.get("name") != wanted or not isinstance(entry.get("user"), dict):
+                continue
+            user, base = entry["user"], path.parent
+            for key in ("tokenFile", "client-certificate", "client-key"):
+                file = user.get(key)
+                if isinstance(file, str) and file and not (base / Path(file).expanduser()).is_file():
+                    raise InputError(f"kubeconfig {where}, user {wanted!r}: its {key} {file} does not exist.")
+            command = (user.get("exec") or {}).get("command") if isinstance(user.get("exec"), dict) else None
+            if isinstance(command, str) and command:
+                found = shutil.which(command) if os.sep not in command else (base / command).is_file() and command
+                if not found:
+                    raise InputError(f"kubeconfig {where}, user {wanted!r}: its credential plugin {command!r} is not "
+                                     "installed (not on PATH); install it or refresh the kubeconfig.")
+            return
 
 
 def _in_cluster_reason(text: str) -> str:
@@ -278,6 +322,7 @@ class KubeAPI:
         self.apps = k8s.AppsV1Api(api)
         self.batch = k8s.BatchV1Api(api)
         self.autoscaling = k8s.AutoscalingV2Api(api)
+        self.autoscaling_v1 = k8s.AutoscalingV1Api(api)  # clusters without autoscaling/v2 (before 1.23)
         self.policy = k8s.PolicyV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.requests = 0
@@ -355,8 +400,16 @@ class KubeAPI:
     # -- calls -----------------------------------------------------------------------------
 
     def version(self) -> str | None:
-        data = self._request("/version", lambda: k8s.VersionApi(self.conn.api_client).get_code(
-            _preload_content=False, _request_timeout=self.config.timeout))
+        try:
+            data = self._request("/version", lambda: k8s.VersionApi(self.conn.api_client).get_code(
+                _preload_content=False, _request_timeout=self.config.timeout))
+        except NotFound:
+            raise InputError(f"the server at {self.conn.host} answered 404 to GET /version, so it is not a Kubernetes "
+                             "API server; check the server URL in the kubeconfig.") from None
+        except Forbidden:
+            raise InputError(f"the API server at {self.conn.host} refused GET /version (403 Forbidden): these "
+                             "credentials may not even read public cluster information; check the kubeconfig's "
+                             "user.") from None
         if isinstance(data, dict):
             self.server_version = str(data.get("gitVersion") or "") or None
         return self.server_version
@@ -374,6 +427,8 @@ class KubeAPI:
                                                                   "plural": r}
         api = {"": self.core, "apps": self.apps, "batch": self.batch, "autoscaling": self.autoscaling,
                "policy": self.policy}[kind.group]
+        if kind.group == "autoscaling" and kind.version == "v1":
+            api = self.autoscaling_v1
         snake = {"pods": "pod", "nodes": "node", "namespaces": "namespace", "replicasets": "replica_set",
                  "deployments": "deployment", "statefulsets": "stateful_set", "daemonsets": "daemon_set",
                  "jobs": "job", "cronjobs": "cron_job", "horizontalpodautoscalers": "horizontal_pod_autoscaler",

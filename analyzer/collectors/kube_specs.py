@@ -343,9 +343,10 @@ class SpecBuilder(SpecFrames):
         if not isinstance(ref.get("kind"), str) or not isinstance(ref.get("name"), str):
             raise _Malformed("spec.scaleTargetRef lacks kind or name")
         metrics = []
+        cpu_target = spec.get("targetCPUUtilizationPercentage", 80)  # autoscaling/v1 has only this
         for m in _list(spec.get("metrics"), "spec.metrics") or [
                 {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                            "averageUtilization": 80}}}]:
+                                                                            "averageUtilization": cpu_target}}}]:
             m = _dict(m, "spec.metrics[]")
             mtype = m.get("type")
             body = _dict(m.get({"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",

@@ -67,6 +67,19 @@ def rbac_hint(kind: Kind, namespace: str | None = None) -> str:
             f"verb '{verb}' on resource '{kind.resource}' in apiGroup '{kind.group}' (deploy/base/rbac.yaml).")
 
 
+HPA_V1 = Kind("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v1")
+
+
+def _read_hpa_v1(api: KubeAPI, builder: SpecBuilder, namespaces: Sequence[str | None]) -> bool:
+    """Clusters before 1.23 serve HPAs only as autoscaling/v1 (a CPU target): read those instead."""
+    try:
+        api.read_kind(HPA_V1, builder, namespaces)
+        return True
+    except (NotFound, Forbidden):
+        builder.start(HPA_V1.resource)
+        return False
+
+
 def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
                        collected_at: datetime | None = None, api: KubeAPI | None = None) -> Snapshot:
     """Read the cluster's objects through the API server into a spec Snapshot (in memory)."""
@@ -112,6 +125,8 @@ def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
                 skip(kind, rbac_hint(kind, current))
             except NotFound:
                 builder.start(kind.resource)
+                if kind.resource == "horizontalpodautoscalers" and _read_hpa_v1(api, builder, namespaces):
+                    continue
                 if not kind.optional_api:  # a CRD that is not installed is nothing to warn about
                     skip(kind, f"the API server does not serve {kind.api_version} {kind.resource} (an older "
                                f"Kubernetes?), so {_WITHOUT[kind.resource]}.")

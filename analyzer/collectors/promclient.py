@@ -27,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from analyzer import redact
 from analyzer.collectors import promql as q
 from analyzer.collectors.promjson import Matrix, ResponseError, decode_matrix, decode_strings, decode_vector, envelope
 from analyzer.errors import InputError, KubetuneError
@@ -184,6 +185,10 @@ class PrometheusClient:
         token = config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        for value in (*config.headers.values(), token):
+            redact.register(str(value) if value else None)
+        redact.register(config.password, basic_user=config.username)
+        redact.register(urlsplit(self.base).password)
         host = (urlsplit(self.base).hostname or "").lower()
         compress = config.compress if config.compress is not None else not _is_loopback(host)
         headers["Accept-Encoding"] = "gzip" if compress else "identity"

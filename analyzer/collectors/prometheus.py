@@ -60,6 +60,7 @@ from analyzer.collectors.promframes import (
 )
 from analyzer.collectors.promtables import SnapshotTables
 from analyzer.errors import InputError
+from analyzer.sanity import clean_usage
 from analyzer.schema import RESOURCE, TIMESTAMP
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import MIB, parse_duration
@@ -189,7 +190,8 @@ class _Collection(SnapshotTables):
                 + (f" with {self.config.cluster_label}" if self.config.cluster_label else "") + "."
             )
         gpu, gpu_memory, devices = self._gpu(inventory, owners)
-        usage = pl.concat([cpu, memory, gpu, gpu_memory], how="vertical")
+        usage, dropped = clean_usage(pl.concat([cpu, memory, gpu, gpu_memory], how="vertical"))
+        self.notes.warnings.extend(dropped)
         del cpu, memory
         spans = pl.concat([cpu_spans, memory_spans], how="vertical")
         throttling = self._throttling()

@@ -41,6 +41,10 @@ from analyzer.units import GIB
 
 HOURS_PER_MONTH = 730.0
 KEY = ["namespace", "pod", "container"]
+# Usage above request is charged (max(request, usage)), so the allocations on a busy node can add up
+# to more than it holds while no container did anything wrong: those are scaled down silently. Only
+# requests alone or usage alone above capacity (beyond hour-boundary rounding) mean bad data.
+OVER_TOLERANCE = 1.02
 WORKLOAD = ["namespace", "workload_kind", "workload"]
 IDLE_SHARES = ("none", "even", "proportional")
 RESOURCES = ("cpu", "memory", "gpu")
@@ -176,7 +180,8 @@ def analyze_cost(
     gpus = gpu_devices(snapshot, nodes, w_start, w_end)
     over = ch.filter(pl.col("_overcommitted")).select(pl.struct("node", "hour").n_unique()).item() if ch.height else 0
     if over:
-        warnings.append(f"{over} node-hour(s) had more allocated (usage above request) than the node holds; "
+        warnings.append(f"{over} node-hour(s) had more requested or used than the node holds (by over "
+                        f"{OVER_TOLERANCE - 1:.0%}): node capacities or pod placement in the snapshot look wrong; "
                         "allocations there were scaled down to the node's capacity.")
     return CostResult(
         cluster=m.cluster,
@@ -337,6 +342,10 @@ def _container_hours(containers: pl.DataFrame, spans: pl.DataFrame, nodes: pl.Da
         .when(has_samples).then(pl.col("last_sample") + step)
         .otherwise(pl.col("n_end"))
     )
+    # An init container holds its request only while it runs (the samples show when); one never sampled
+    # ran between scrapes and costs nothing. (Without this, the null start/end below were skipped by
+    # max/min_horizontal and it was charged for the pod's whole life, on top of the app containers.)
+    known = known.filter(~(init & ~has_samples))
     c = known.join(node_cols, on="node", how="left").with_columns(
         pl.max_horizontal(start, pl.col("n_start"), pl.lit(w_start)).alias("c_start"),
         pl.min_horizontal(end, pl.col("n_end"), pl.lit(w_end)).alias("c_end"),
@@ -368,14 +377,20 @@ def _allocate(ch: pl.DataFrame, hourly: pl.DataFrame, node_hours: pl.DataFrame) 
         ]
     df = df.with_columns(exprs)
     # Scale allocations down where a node-hour is over-allocated, so idle never goes negative.
-    sums = df.group_by(["node", "hour"]).agg(pl.col(f"{r}_alloc_h").sum().alias(f"{r}_sum") for r in RESOURCES)
+    sums = df.group_by(["node", "hour"]).agg(
+        *[pl.col(f"{r}_alloc_h").sum().alias(f"{r}_sum") for r in RESOURCES],
+        *[pl.max_horizontal(pl.col(f"{r}_req_h").sum(), pl.col(f"{r}_used_h").sum()).alias(f"{r}_held")
+          for r in RESOURCES])
     caps = node_hours.select("node", "hour", "cpu_cap_h", "memory_cap_h", "gpu_cap_h")
     scale = sums.join(caps, on=["node", "hour"], how="left").select(
         "node", "hour",
         *[pl.when(pl.col(f"{r}_sum") > pl.col(f"{r}_cap_h").fill_null(0.0) * (1 + 1e-12))
           .then(pl.col(f"{r}_cap_h").fill_null(0.0) / pl.col(f"{r}_sum")).otherwise(1.0).alias(f"{r}_scale")
           for r in RESOURCES],
-    ).with_columns(pl.any_horizontal(pl.col(f"{r}_scale") < 1.0 for r in RESOURCES).alias("_overcommitted"))
+        # requests alone, or usage alone, above what the node holds: the snapshot's data disagree
+        pl.any_horizontal(pl.col(f"{r}_held") > pl.col(f"{r}_cap_h").fill_null(0.0) * OVER_TOLERANCE
+                          for r in RESOURCES).alias("_overcommitted"),
+    )
     df = df.join(scale, on=["node", "hour"], how="left")
     return df.with_columns(
         *[(pl.col(f"{r}_alloc_h") * pl.col(f"{r}_scale") * pl.col(f"{r}_rate")).alias(f"{r}_cost") for r in RESOURCES],

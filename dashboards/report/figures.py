@@ -19,7 +19,6 @@ import numpy as np
 import polars as pl
 
 from analyzer.cost import analyze_cost, rollup, top_waste
-from analyzer.cost.rollup import IDLE
 from analyzer.snapshot import Snapshot
 from analyzer.summary import summarize
 from forecasting import detect_drift, extract_series, forecast_snapshot

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from analyzer import redact
 from analyzer.errors import InputError, KubetuneError
 from dashboards.report.fmt import pct, slack, usd, workload
 
@@ -47,6 +48,7 @@ def slack_webhook(webhook_file: Path | None) -> str:
         url = os.environ.get(SLACK_ENV, "").strip()
     if not url:
         raise InputError(f"--push slack needs the webhook URL in ${SLACK_ENV} or --slack-webhook-file (a mounted Secret).")
+    redact.register(url)  # the whole URL is the secret (analyzer.redact: never in a message)
     if not re.match(r"(?i)https?://", url):
         raise InputError("the Slack webhook is not an http(s) URL.")
     return url
@@ -101,6 +103,8 @@ def push_s3(directory: Path, target: str, run_id: str, endpoint: str | None = No
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        redact.register(os.environ.get(name))
     bucket, prefix = parse_s3(target)
     base = f"{prefix}/{run_id}" if prefix else run_id
     latest = f"{prefix}/latest" if prefix else "latest"

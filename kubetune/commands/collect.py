@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from analyzer.errors import InputError
-from kubetune.console import check_out, err_console, note, spinner
-from kubetune.options import InClusterOpt, KubeconfigOpt, PrometheusOpt
+from analyzer.filters import filter_snapshot, is_exact_name
+from kubetune.console import Steps, check_out, note, warn, written
+from kubetune.options import InClusterOpt, KubeconfigOpt, NamespaceOpt, PrometheusOpt
 
 
 def _header_pairs(values: list[str] | None) -> dict[str, str]:
@@ -50,7 +51,7 @@ def collect(
     kubeconfig: KubeconfigOpt = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context.", rich_help_panel="Source")] = None,
     in_cluster: InClusterOpt = False,
-    namespace: Annotated[list[str] | None, typer.Option(help="Only these namespaces (repeatable).")] = None,
+    namespace: NamespaceOpt = None,
     include_kube_system: Annotated[bool, typer.Option(help="Also read kube-system (excluded by default).")] = False,
     from_kubectl: Annotated[
         Path | None, typer.Option(help="Read saved `kubectl get pods,deploy,sts,ds,rs,job,cronjob,hpa,pdb,nodes,ns -A -o json` "
@@ -78,10 +79,10 @@ def collect(
         raise InputError("collect needs --prometheus-url and/or --kubeconfig/--in-cluster/--from-kubectl.")
     if from_kubectl and wants_api:
         raise InputError("give either --from-kubectl or --kubeconfig/--in-cluster, not both.")
+    # exact names are read namespace by namespace (namespace-scoped RBAC is enough); a pattern reads all, then filters
+    exact = namespace if namespace and all(is_exact_name(n) for n in namespace) else None
     usage = spec = None
-    with spinner() as progress:
-        task = progress.add_task("connecting", total=None)
-        say = lambda line: progress.update(task, description=line)
+    with Steps("collect") as steps:
         if prometheus_url:
             from analyzer.collectors.prometheus import PrometheusConfig, collect_prometheus
 
@@ -92,28 +93,40 @@ def collect(
                 cluster_label=cluster_label, cluster_name=cluster,
             )
             t0, t1 = _when(start, "--start"), _when(end, "--end")
-            usage = collect_prometheus(config, start=t0, end=t1, history=None if t0 else history, step=step,
-                                       namespaces=namespace, progress=say)
+            with steps.stage("Prometheus queries") as stage:
+                usage = collect_prometheus(config, start=t0, end=t1, history=None if t0 else history, step=step,
+                                           namespaces=namespace, progress=_counter(stage, "Prometheus"))
         if wants_api or from_kubectl:
             from analyzer.collectors import kubernetes as kube
 
-            if from_kubectl:
-                spec = kube.collect_from_kubectl(from_kubectl, cluster=cluster or "kubectl", namespaces=namespace or (),
-                                                 include_kube_system=include_kube_system)
-            else:
-                spec = kube.collect_from_options(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
-                                                 namespaces=namespace or (), include_kube_system=include_kube_system,
-                                                 progress=say, cluster=cluster)
+            with steps.stage("Kubernetes lists") as stage:
+                if from_kubectl:
+                    spec = kube.collect_from_kubectl(from_kubectl, cluster=cluster or "kubectl", namespaces=exact or (),
+                                                     include_kube_system=include_kube_system)
+                else:
+                    spec = kube.collect_from_options(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
+                                                     namespaces=exact or (), include_kube_system=include_kube_system,
+                                                     progress=_counter(stage, "Kubernetes API"), cluster=cluster)
         snap = usage if spec is None else spec if usage is None else _merge(usage, spec)
-        progress.update(task, description=f"writing {out}")
-        path = snap.write(out, overwrite=overwrite)
+        if namespace and not exact:
+            snap = filter_snapshot(snap, namespace)
+        with steps.stage(f"write {out}"):
+            path = snap.write(out, overwrite=overwrite)
     for warning in snap.manifest.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    err_console.print(
+        warn(warning)
+    written(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.workloads.height} workloads, "
         f"{snap.nodes.height} nodes, {snap.usage.height:,} usage rows"
         + (f"; absent: {', '.join(snap.manifest.absent)}" if snap.manifest.absent else "") + "."
     )
+
+
+def _counter(stage, source: str):
+    """A collector's one-line-per-request callback as a counting progress stage."""
+    def say(line: str) -> None:
+        stage.advance()
+        stage.describe(f"{source}: {line}"[:70])
+    return say
 
 
 def _when(text: str | None, flag: str):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer.units import parse_duration
-from kubetune.console import check_out, err_console, spinner
+from kubetune.console import Steps, check_out, warn, written
 
 
 def import_(
@@ -22,7 +22,9 @@ def import_(
     ] = None,
     cluster: Annotated[str, typer.Option(help="Cluster name for the manifest.")] = "imported",
     step: Annotated[str | None, typer.Option(help="Sample step (default: inferred from the data).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists (only a directory kubetune wrote).")] = False,
+    max_window: Annotated[float | None, typer.Option(
+        help="Longest window in days to accept (default 400: a longer one is almost always a bad timestamp).")] = None,
 ) -> None:
     """Turn usage exported from another monitoring system into a Snapshot.
 
@@ -41,11 +43,13 @@ def import_(
 
     step_seconds = int(parse_duration(step)) if step else None
     check_out(out, overwrite)
-    with spinner() as progress:
-        progress.add_task(f"importing {usage}", total=None)
-        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, gpus_path=gpus)
+    with Steps("import") as steps, steps.stage(f"import {usage}"):
+        snap = import_files(usage, containers, cluster=cluster, step_seconds=step_seconds, gpus_path=gpus,
+                            max_window_days=max_window)
         path = snap.write(out, overwrite=overwrite)
-    err_console.print(
+    for warning in snap.manifest.warnings:
+        warn(warning)
+    written(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows, "
         f"step {snap.manifest.step_seconds}s."
     )

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from analyzer.atomic import check_file_target
 from analyzer.errors import InputError
-from kubetune.console import check_out, err_console, note, out_console, spinner
-from kubetune.options import with_source
-from kubetune.output import Format, emit, emit_document
+from kubetune.console import Steps, check_out, note, warn, written
+from kubetune.options import FormatOpt, OutOpt, with_source
+from kubetune.output import Format, document_for, emit, emit_document, is_table
 from kubetune.settings_flags import with_settings
 from kubetune.sources import Source, load_source
 from kubetune.tables import recommendation_table
@@ -38,8 +39,8 @@ def recommend(
     pricing: Annotated[Path | None, typer.Option(
         help="Your prices (YAML), as for `kubetune cost`: rates and the spot discount every recommender uses.")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list what got no recommendation, and why.")] = False,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, csv or parquet.")] = Format.table,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the list to this file instead of stdout.")] = None,
+    format: FormatOpt = Format.table,
+    out: OutOpt = None,
 ) -> None:
     """Right-sizing, GPU-sharing and spot recommendations, each with its saving, risk and evidence.
 
@@ -60,8 +61,11 @@ def recommend(
     from recommenders.api import recommend as run
     from recommenders.api import recommendations_frame, skip_summary
     from recommenders.base_manifests import resolve_base
-    from recommenders.patches import write_patches
+    from analyzer.envelope import window_of
+    from recommenders.patches import recommendation_summary, write_patches
 
+    if out is not None:
+        check_file_target(out)
     kinds = tuple(k.strip() for part in (kind or [r.name for r in RECOMMENDERS]) for k in part.split(",") if k.strip())
     if patches is not None:
         check_out(patches, overwrite)
@@ -71,34 +75,36 @@ def recommend(
     snap = load_source(source, note=note)
     if snap.usage.is_empty():
         raise InputError("this snapshot has no usage samples to recommend from (collect from Prometheus or import usage).")
-    with spinner() as progress:
-        progress.add_task("recommending", total=None)
-        result = run(snap, settings, kinds=kinds, pricing_file=pricing)
+    with Steps("recommend") as steps, steps.stage("recommenders", total=len(kinds)) as stage:
+        def tell(kind: str, done: int, total: int) -> None:
+            stage.advance(done - stage.completed)
+            stage.describe(f"recommenders ({kind})")
+        result = run(snap, settings, kinds=kinds, pricing_file=pricing, progress=tell)
     for line in result.notes:
-        err_console.print(f"[yellow]note:[/yellow] {line}", highlight=False)
+        warn(line, "note")
     if patches is not None:
-        written = write_patches(result, patches, base=base)
-        err_console.print(f"Wrote {len(written.files)} patch(es) and kustomization.yaml to {patches}.")
-        if written.unmatched:
-            err_console.print(f"[yellow]warning:[/yellow] {len(written.unmatched)} patch(es) do not match --base and "
-                              f"were set aside in {patches / 'unmatched'}, e.g. {written.unmatched[0]}.", highlight=False)
+        written_patches = write_patches(result, patches, base=base, source=source.describe(),
+                                        window=window_of(snap.manifest))
+        layout = "kustomization.yaml" if base else "kustomize components (kind: Component)"
+        written(f"Wrote {len(written_patches.files)} patch(es) and {layout} to {patches}.")
+        if written_patches.unmatched:
+            warn(f"{len(written_patches.unmatched)} patch(es) do not match --base and were set aside in "
+                 f"{patches / 'unmatched'}, e.g. {written_patches.unmatched[0]}.")
     frame = recommendations_frame(result, include_skipped=skipped)
     if format is Format.json or format is Format.yaml:
-        rows = [r.to_dict() for r in result.recommendations]
-        if skipped:
-            rows += [s.row() for s in result.skipped]
-        emit_document(rows, format, out)
-    elif format is not Format.table:
+        build = document_for(source, snap, notes=result.notes, summary=recommendation_summary(result, skipped))
+        emit_document(build([r.to_dict() for r in result.recommendations]), format, out)
+    elif not is_table(format):
         emit(frame, format, out=out)
     else:
-        shown, formatters = recommendation_table(frame)
+        shown, columns = recommendation_table(frame)
         total = result.monthly_saving_usd
         title = (f"{len(result.recommendations)} recommendation(s), net ${total:,.2f}/month "
                  f"({len(result.skipped)} skipped{'' if skipped else '; --skipped lists them'})")
-        emit(shown, Format.table, title=title, formatters=formatters, out=out, console=out_console)
+        emit(shown, format, title=title, columns=columns, out=out)
         if not skipped and result.skipped and out is None:
             note("Skipped most often: " + "; ".join(skip_summary(result)))
     gpu = result.cluster_notes.get("gpu")
-    if isinstance(gpu, dict) and gpu.get("gpus_released") is not None and out is None and format is Format.table:
+    if isinstance(gpu, dict) and gpu.get("gpus_released") is not None and out is None and is_table(format):
         note(f"GPUs: {gpu['gpus_needed_now']} in use by GPU workloads now, about {gpu['gpus_needed_after']} after the "
-              f"GPU changes; up to {gpu['gpus_released']} could be released (packing estimate).")
+             f"GPU changes; up to {gpu['gpus_released']} could be released (packing estimate).")

@@ -11,7 +11,8 @@ import typer
 
 from analyzer.errors import InputError
 from analyzer.units import parse_duration
-from kubetune.console import err_console, note, out_console
+from kubetune.console import err_console, note
+from kubetune.console import written as say_written
 from kubetune.options import with_source
 from kubetune.sources import Source, load_source
 
@@ -96,8 +97,8 @@ def report(
     if webhook is not None:
         _line("posting to Slack")
         push_slack(doc, webhook, link)
-    out_console.print(
+    say_written(
         f"Report: {written.directory / 'report.html'} - monthly cost ${h['monthly_cost_usd']:,.0f}, idle "
         f"${h['idle_monthly_usd']:,.0f}, potential saving ${h['potential_saving_monthly_usd']:,.0f}/month "
-        f"({h['recommendations']} recommendation{'' if h['recommendations'] == 1 else 's'}).", highlight=False, markup=False, soft_wrap=True)
+        f"({h['recommendations']} recommendation{'' if h['recommendations'] == 1 else 's'}).")
     sys.stdout.flush()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer.units import parse_duration
-from kubetune.console import check_out, err_console, spinner
+from kubetune.console import Steps, check_out, written
 
 
 def simulate(
@@ -38,23 +38,23 @@ def simulate(
 
     step_seconds = int(parse_duration(step))
     check_out(out, overwrite)
-    with spinner() as progress:
-        progress.add_task(f"simulating {workloads} workloads x {days:g} days at {step}", total=None)
-        snap = run(workloads=workloads, days=days, step_seconds=step_seconds, seed=seed, cluster=cluster)
-        path = snap.write(out, overwrite=overwrite)
+    with Steps("simulate") as steps:
+        with steps.stage(f"simulate {workloads} workloads x {days:g} days at {step}"):
+            snap = run(workloads=workloads, days=days, step_seconds=step_seconds, seed=seed, cluster=cluster)
+            path = snap.write(out, overwrite=overwrite)
         extra = []
         if openmetrics is not None:
             from analyzer.simulator.openmetrics import write_openmetrics
 
-            progress.add_task(f"writing OpenMetrics to {openmetrics}", total=None)
-            write_openmetrics(snap, openmetrics)
+            with steps.stage(f"write OpenMetrics to {openmetrics}"):
+                write_openmetrics(snap, openmetrics)
             extra.append(f"OpenMetrics {openmetrics}")
         if kube_json is not None:
             from analyzer.simulator.kube_objects import write_kube_json
 
             write_kube_json(snap, kube_json)
             extra.append(f"Kubernetes JSON {kube_json}")
-    err_console.print(
+    written(
         f"Wrote snapshot {path}: {snap.containers.height} containers, {snap.usage.height:,} usage rows"
         + (f"; {', '.join(extra)}" if extra else "") + "."
     )

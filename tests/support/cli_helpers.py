@@ -15,9 +15,10 @@ class Result:
     err: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd=None, timeout: float = 300) -> Result:
+def run_cli(*args: str, env: dict[str, str | None] | None = None, cwd=None, timeout: float = 300) -> Result:
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     full_env.pop("KUBETUNE_DEBUG", None)
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # env={"COLUMNS": None} unsets one
     proc = subprocess.run(
         [sys.executable, "-m", "kubetune", *map(str, args)],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,

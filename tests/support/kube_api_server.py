@@ -82,6 +82,8 @@ class Faults:
     stall: dict[str, float] = field(default_factory=dict)  # resource -> seconds
     garbage: set[str] = field(default_factory=set)
     token: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # resource -> the only version served (old clusters)
+    version_status: int | None = None  # answer GET /version with this status (403, 404)
 
 
 class _Store:
@@ -193,7 +195,8 @@ class KubeAPIServer:
             return
         path = url.path.rstrip("/")
         if path == "/version":
-            self._send(h, 200, VERSION)
+            code = f.version_status
+            self._send(h, code or 200, status(code, "Failure", "forbidden or not found") if code else VERSION)
             return
         if path == "/api":
             self._send(h, 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
@@ -254,7 +257,7 @@ class KubeAPIServer:
         else:
             return None
         spec = RESOURCES.get(resource)
-        if spec is None or spec[0] != group or spec[1] != version:
+        if spec is None or spec[0] != group or self.faults.versions.get(resource, spec[1]) != version:
             return None
         if namespace is not None and not spec[3]:
             return None

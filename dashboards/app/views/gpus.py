@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
-import yaml
+from analyzer import yamlio
 
 from dashboards.app.charts import gpu_heatmap
 from dashboards.app.series import gpu_matrix
@@ -74,7 +74,7 @@ def candidates(res) -> None:
             extras[(m.get("kind"), meta.get("namespace"), meta.get("name"))] = m
     for (kind, ns, name), manifest in extras.items():
         with st.expander(md(f"Set-up needed first: {kind} {ns}/{name}")):
-            st.code(yaml.safe_dump(manifest, sort_keys=False), language="yaml")
+            st.code(yamlio.dump(manifest), language="yaml")
 
 
 def render() -> None:

@@ -1,0 +1,1 @@
+"""JSON Schemas of kubetune's machine-readable output (package data: envelope-v1.json)."""
