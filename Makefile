@@ -26,8 +26,8 @@ install-runtime: $(RUNTIME_STAMP)
 # The test stamp implies the runtime one (the test extras are a superset).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing kubetune, its dependencies and the test tools into $(VENV) (log: $(VENV)/pip.log)"
-	$(PIP) install -e '.[test]' > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
+	@echo "Installing kubetune, its dependencies, the test tools and the notebooks' kernel into $(VENV) (log: $(VENV)/pip.log)"
+	$(PIP) install -e '.[test,notebooks]' > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
 	rm -f $(VENV)/.installed-* $(VENV)/.runtime-* && touch $@ $(RUNTIME_STAMP)
 
 $(RUNTIME_STAMP): pyproject.toml
