@@ -26,11 +26,16 @@ PRINTED_BY = [
     ("analyzer/collectors/files.py", ("import",)),
     ("analyzer/collectors/", ("collect",)),
     ("analyzer/snapshot.py", ("simulate", "import", "collect")),
+    ("analyzer/atomic.py", ("simulate", "import", "collect", "recommend")),
+    ("analyzer/filters.py", ANALYSIS),
+    ("analyzer/sanity.py", ANALYSIS + ("import",)),
     ("analyzer/cost/rollup.py", ("cost",)),
     ("analyzer/cost/", ("cost", "recommend")),
     ("analyzer/", ANALYSIS + ("collect", "simulate", "import")),
     ("forecasting/", ("forecast", "recommend")),
+    ("recommenders/gitops/", ("pr",)),
     ("recommenders/", ("recommend",)),
+    ("dashboards/app/", ("dashboard",)),
     ("dashboards/", ("report",)),
     ("kubetune/sources.py", ANALYSIS),
     ("kubetune/options.py", ANALYSIS),
@@ -41,12 +46,15 @@ PRINTED_BY = [
     ("kubetune/commands/recommend.py", ("recommend",)),
     ("kubetune/commands/simulate.py", ("simulate",)),
     ("kubetune/commands/imports.py", ("import",)),
+    ("kubetune/commands/pr.py", ("pr",)),
+    ("kubetune/commands/dashboard.py", ("dashboard",)),
+    ("kubetune/commands/report.py", ("report",)),
     ("kubetune/commands/inspect.py", ("info", "report")),  # refined per function below
     ("kubetune/output.py", ("info", "cost", "forecast", "recommend")),
     ("kubetune/console.py", ("simulate", "import", "collect", "recommend")),
     ("kubetune/", ()),  # the app itself (--help)
 ]
-OTHER_PROGRAMS = re.compile(r"kubectl|kube-state-metrics|dcgm-exporter|promtool|helm", re.IGNORECASE)
+OTHER_PROGRAMS = re.compile(r"kubectl|kube-state-metrics|dcgm-exporter|promtool|helm|\bgit\b", re.IGNORECASE)
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9]*(?:-[a-z0-9]+)*)(\.[a-z]|-?\{)?")
 DECLARATION = re.compile(r"^(--?[a-z][a-z0-9-]*)(/--?[a-z][a-z0-9-]*)?$")  # typer.Option("--out", "-o")
 
@@ -80,14 +88,27 @@ def _strings(path: Path):
             yield node.lineno, text, owner.get(id(node))
 
 
+NAMED_COMMAND = re.compile(r"kubetune ([a-z]+)")
+PROGRAM_ARGUMENT = re.compile(r"^--[a-z][a-z0-9-]*=\S*$")  # "--untracked-files=no": an argument to git & co.
+
+
 def _named_flags(text: str) -> list[str]:
+    return [flag for flag, _ in _flags_with_command(text)]
+
+
+def _flags_with_command(text: str) -> list[tuple[str, str | None]]:
+    """(flag, command) pairs: ``command`` when the sentence names it (`kubetune report --out`), else None."""
     flags = []
+    if PROGRAM_ARGUMENT.match(text):
+        return flags
     for m in FLAG.finditer(text):
         if m.group(2):  # --query.timeout: a server's dotted flag; --no-{name}: a flag being built
             continue
-        if OTHER_PROGRAMS.search(text[: m.start()].rsplit(". ", 1)[-1]):
+        before = text[: m.start()].rsplit(". ", 1)[-1]
+        if OTHER_PROGRAMS.search(before):
             continue
-        flags.append(m.group(1))
+        named = NAMED_COMMAND.findall(before)
+        flags.append((m.group(1), named[-1] if named else None))
     return flags
 
 
@@ -122,9 +143,9 @@ def test_every_flag_a_message_names_exists_on_the_command_that_prints_it():
             rel = path.relative_to(ROOT).as_posix()
             for line, text, function in _strings(path):
                 commands = _printed_by(rel, function, functions)
-                for flag in _named_flags(text):
+                for flag, named in _flags_with_command(text):
                     seen += 1
-                    where = commands or tuple(accepted)
+                    where = (named,) if named in accepted else commands or tuple(accepted)
                     missing = [c for c in where if flag not in accepted[c]]
                     if commands and missing or not commands and len(missing) == len(where):
                         problems.append(f"{rel}:{line} names {flag}, which `kubetune {'/'.join(missing)}` lacks")
@@ -141,3 +162,5 @@ def test_the_scan_catches_the_bugs_users_hit():
     assert _named_flags("kubectl label node n k=v --overwrite") == []
     assert _named_flags("run kube-state-metrics with --metric-labels-allowlist=nodes") == []
     assert _named_flags("its --query.timeout; shorten --history") == ["--history"]
+    assert _flags_with_command("the layout `kubetune recommend --patches` writes") == [("--patches", "recommend")]
+    assert _named_flags("--untracked-files=no") == []
