@@ -12,9 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from forecasting.series import fill_gaps
+from forecasting.series import DEFAULT_QUANTILES, fill_gaps
 
-DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 DAY, WEEK = 24, 168
 
 

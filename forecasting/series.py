@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)  # the forecasters' default output quantiles
+
 KEY = ["namespace", "workload_kind", "workload", "container", "resource"]
 
 
