@@ -181,7 +181,8 @@ class _Collection(SnapshotTables):
             pods_f, plan_f = pool.submit(self._owners), pool.submit(self._usage_plan)
             inventory_f = pool.submit(self._inventory)
             throttling_f = pool.submit(self._throttling)
-            pods, plan = pods_f.result(), plan_f.result()
+            # Results are taken in the sequential order, so the first failure reported is always the same one.
+            pods, inventory, plan = pods_f.result(), inventory_f.result(), plan_f.result()
             owners = pods.select("namespace", "pod", "workload_kind", "workload")
             cpu_f = pool.submit(self._range_usage, lambda s: q.cpu_usage(s, self.step, self.scrape, self.engine,
                                                                          aggregate=plan["cpu"][0]),
@@ -189,9 +190,9 @@ class _Collection(SnapshotTables):
             memory_f = pool.submit(self._range_usage, lambda s: q.memory_usage(s, self.step,
                                                                                aggregate=plan["memory"][0]),
                                    "memory", "memory usage", plan["memory"][1], owners)
-            inventory = inventory_f.result()
-            gpu, gpu_memory, devices = self._gpu(inventory, owners)
+            gpu_f = pool.submit(self._gpu, inventory, owners)
             (cpu, cpu_spans), (memory, memory_spans) = cpu_f.result(), memory_f.result()
+            gpu, gpu_memory, devices = gpu_f.result()
             throttling = throttling_f.result()
         if cpu.height == 0 and memory.height == 0:
             raise InputError(
