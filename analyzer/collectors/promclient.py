@@ -38,7 +38,8 @@ log = logging.getLogger("kubetune.prometheus")
 ENV_TOKEN = "KUBETUNE_PROMETHEUS_TOKEN"
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses range queries with more ("exceeded maximum resolution")
 DEFAULT_POINTS = 4_032  # the automatic step aims at about this many points per series (14 d at 5 min)
-DEFAULT_POINTS_PER_REQUEST = 10_000_000  # larger answers are split by time window (client memory)
+DEFAULT_POINTS_PER_REQUEST = 5_000_000  # larger answers are split by time window: with `parallel` answers
+# decoded at once, this bounds the client's peak memory (an answer is ~25 bytes a point, decoding copies it twice)
 
 Progress = Callable[[str], None]
 
