@@ -118,6 +118,7 @@ print(json.dumps({
     "usage_rows": snap.usage.height, "containers": snap.containers.height, "step": snap.manifest.step_seconds,
     "recommendations": len(result.recommendations), "skipped": len(result.skipped),
     "sklearn_loaded": "sklearn" in sys.modules, "warnings": snap.manifest.warnings,
+    "client_cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
 }))
 """
 
@@ -244,7 +245,8 @@ def main() -> None:
     for name, sec, note in rows:
         print(f"| {name.ljust(width)} | {sec} | {note} |")
     print(f"\nwall (process start to exit): {wall:.1f} s; Prometheus: {queries:g} HTTP requests, "
-          f"{cpu_after - cpu_before:.1f} s CPU, peak RSS {sampler.peak / 1e6:.0f} MB; client peak RSS "
+          f"{cpu_after - cpu_before:.1f} s CPU, peak RSS {sampler.peak / 1e6:.0f} MB; client CPU "
+          f"{run['client_cpu_s']:.1f} s, peak RSS "
           f"{run['peak_rss_mb']:.0f} MB ({run['rss_after_collect_mb']:.0f} MB after collect); usage rows "
           f"{run['usage_rows']:,} at step {run['step']} s; scikit-learn loaded: {run['sklearn_loaded']}")
     print(f"`kubetune --help`: {float(help_s):.2f} s, scikit-learn loaded: {help_sklearn}")

@@ -327,7 +327,8 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
-    series = extract_series(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"]))) \
+    # lazy: the filter is fused into the hourly aggregation, no filtered copy of the usage frame
+    series = extract_series(snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"]))) \
         if (policy.use_drift or policy.use_forecast) else None
     changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours), series) \
         if policy.use_drift else pl.DataFrame(
