@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import IO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def readable_mode(directory: bool) -> int:
+    """The mode a plain ``open``/``mkdir`` would give under the current umask: temp files and
+    directories start private (0600/0700), and outputs are meant to be read by others."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 @contextmanager
 def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp directory; on success it replaces ``target`` (an old one is removed after)."""
@@ -22,6 +34,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        os.chmod(tmp, readable_mode(directory=True))
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -42,6 +55,7 @@ def atomic_file(target: str | os.PathLike[str], buffering: int = -1) -> Iterator
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     try:
+        os.fchmod(fd, readable_mode(directory=False))
         with os.fdopen(fd, "wb", buffering=buffering) as fh:
             yield fh
         os.replace(name, target)

@@ -151,3 +151,28 @@ def human_value(resource: str, v: float | None, missing: str = "unset") -> str:
     if resource == "memory":
         return format_memory(v)
     return f"{v:g}"
+
+
+def format_quantity_like(resource: str, value: str | float, example: str) -> str:
+    """``value`` written in the style of ``example`` (a quantity the same file already uses), rounded
+    up, never below ``value``: ``500m`` keeps millicores, ``0.5`` cores, ``1Gi`` a binary suffix
+    (the example's if exact, else the largest exact one, else Mi), ``1G`` a decimal one, bytes stay
+    bytes; devices are whole numbers. Used to edit manifests without changing their style."""
+    example = example.strip()
+    if resource == "cpu":
+        millis = round(parse_cpu(value) * 1000)
+        if example.endswith("m"):
+            return f"{millis}m"
+        return str(millis // 1000) if millis % 1000 == 0 else str(Decimal(millis) / 1000)
+    if resource in ("memory", "ephemeral-storage"):
+        n = parse_memory(value)
+        suffix = re.sub(r"^[+-]?[\d.]+", "", example)
+        for table, fallback in ((_BINARY, "Mi"), ({k: int(v) for k, v in _DECIMAL.items() if v >= 1000}, "M")):
+            if suffix in table:
+                if n % table[suffix] == 0:
+                    return f"{n // table[suffix]}{suffix}"
+                exact = [s for s, size in sorted(table.items(), key=lambda kv: -kv[1]) if n % size == 0]
+                unit = exact[0] if exact else fallback
+                return f"{-(-n // table[unit])}{unit}"
+        return str(n) if re.fullmatch(r"\d+", example) else format_memory(n)
+    return str(parse_count(value))

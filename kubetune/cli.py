@@ -12,9 +12,10 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from analyzer.errors import KubetuneError
-from kubetune.commands import collect, cost, forecast, imports, inspect, planned, recommend, simulate
+from kubetune.commands import collect, cost, forecast, imports, inspect, planned, pr, recommend, report, simulate
 from kubetune.console import err_console
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -40,11 +41,11 @@ app.command()(simulate.simulate)
 app.command("import")(imports.import_)
 app.command()(collect.collect)
 app.command()(inspect.info)
-app.command()(inspect.report)
+app.command()(report.report)
 app.command()(cost.cost)
 app.command()(forecast.forecast)
 app.command()(recommend.recommend)
-app.command()(planned.pr)
+app.command()(pr.pr)
 app.command()(planned.dashboard)
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted.")
         return 1
     except KubetuneError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted.")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from analyzer.errors import InputError
@@ -18,11 +19,11 @@ err_console = Console(stderr=True)
 
 def note(message: str) -> None:
     """A dim line on stderr: what the command assumed or chose."""
-    err_console.print(f"[dim]{message}[/dim]", highlight=False)
+    err_console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 def spinner() -> Progress:

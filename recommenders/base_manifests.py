@@ -67,10 +67,11 @@ def resolve_base(directory: str | os.PathLike[str], base: str) -> Path | None:
     return Path(base if os.path.isabs(base) else os.path.normpath(Path(directory) / base))
 
 
-def _render(path: Path) -> str:
+def render_kustomization(path: Path) -> str:
+    """``kubectl kustomize path`` as text; one sentence when kubectl is missing, slow or fails."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise InputError(f"--base {path} is a kustomization, and rendering it needs kubectl on PATH.")
+        raise InputError(f"{path} is a kustomization, and rendering it needs kubectl on PATH.")
     try:
         done = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -83,7 +84,7 @@ def _render(path: Path) -> str:
 
 def _objects(path: Path) -> list[Any]:
     if path.is_dir() and any((path / k).is_file() for k in KUSTOMIZATION_FILES):
-        return parse_objects(_render(path).encode(), f"kubectl kustomize {path}")
+        return parse_objects(render_kustomization(path).encode(), f"kubectl kustomize {path}")
     files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".yaml", ".yml")
                    and p.name not in KUSTOMIZATION_FILES) if path.is_dir() else [path]
     return [o for f in files for o in parse_objects(f.read_bytes(), f, yaml_ok=f.suffix != ".json")]

@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml grants exactly what the collector reads; the test fixtures are real objects."""
+"""deploy/base/rbac.yaml grants exactly what the collector reads; the test fixtures are real objects."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from analyzer.collectors.kube_fields import KINDS
 from tests.support import kube_fixtures as F
 from tests.support.kube_api_server import KubeAPIServer
 
-RBAC = Path(__file__).resolve().parent.parent / "deploy" / "rbac.yaml"
+RBAC = Path(__file__).resolve().parent.parent / "deploy" / "base" / "rbac.yaml"
 K8S_VERSION = "1.33"
 
 

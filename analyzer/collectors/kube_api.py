@@ -170,7 +170,7 @@ def connect(config: KubeConfig) -> Connection:
         except ConfigException as exc:
             raise InputError(
                 f"--in-cluster needs the pod's service account, but {_in_cluster_reason(str(exc))}; "
-                "run kubetune inside the cluster (deploy/rbac.yaml) or pass --kubeconfig."
+                "run kubetune inside the cluster (deploy/base/rbac.yaml) or pass --kubeconfig."
             ) from None
         cluster = config.cluster or os.environ.get("KUBETUNE_CLUSTER") or "in-cluster"
     else:

@@ -64,7 +64,7 @@ def rbac_hint(kind: Kind, namespace: str | None = None) -> str:
     where = f" in namespace {namespace}" if namespace else ""
     verb = "get" if kind.resource == "namespaces" and namespace else "list"
     return (f"no permission to {verb} {kind.rbac}{where} (403 Forbidden), so {_WITHOUT[kind.resource]}; grant "
-            f"verb '{verb}' on resource '{kind.resource}' in apiGroup '{kind.group}' (deploy/rbac.yaml).")
+            f"verb '{verb}' on resource '{kind.resource}' in apiGroup '{kind.group}' (deploy/base/rbac.yaml).")
 
 
 def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
@@ -105,7 +105,7 @@ def collect_kubernetes(config: KubeConfig, *, progress: Progress | None = None,
                     scope = (f"in namespace {current}" if current else "in all namespaces")
                     raise InputError(
                         f"no permission to list pods {scope} (403 Forbidden), and without pods there is nothing "
-                        "to collect; grant verb 'list' on resource 'pods' (deploy/rbac.yaml)"
+                        "to collect; grant verb 'list' on resource 'pods' (deploy/base/rbac.yaml)"
                         + ("" if config.namespaces else " or pass --namespace for the namespaces you may read")
                         + "."
                     ) from None

@@ -1,0 +1,1 @@
+"""`kubetune pr`: propose recommendations to a GitOps repository (locate, edit, git, forge, body)."""
