@@ -65,6 +65,10 @@ _UNITS = {"cpu": "cores", "memory": "bytes", "gpu": "devices"}
 
 
 def summarize(snapshot: Snapshot) -> ClusterSummary:
+    """The cluster summary the report shows: size, requested vs used per resource, by namespace.
+
+    Length: one pass that fills the summary in reading order; the parts share the per-resource frames.
+    """
     m = snapshot.manifest
     total_steps = max(1, int((m.end - m.start).total_seconds() // m.step_seconds) + 1)
     usage = snapshot.usage

@@ -87,15 +87,29 @@ def build_timed(cls, *a, **k):
     finally:
         add("Snapshot.build", time.perf_counter() - t)
 S.Snapshot.build = classmethod(build_timed)
+import forecasting
+import recommenders.contract as C
 import recommenders.rightsizing as R
-for attr in ("detect_drift", "extract_series", "forecast_snapshot"):
-    if hasattr(R, attr):
-        timed(R, attr)
-timed(api, "workload_rates", "rates")
-timed(api, "recommend_rightsizing", "recommender: rightsize")
-import recommenders.gpu as G, recommenders.spot as SP
-timed(G, "recommend_gpu", "recommender: gpu")
-timed(SP, "recommend_spot", "recommender: spot")
+for module in (R, forecasting):
+    for attr in ("detect_drift", "extract_series", "forecast_snapshot"):
+        if hasattr(module, attr):
+            timed(module, attr)
+ctx_build = C.Context.build.__func__
+def ctx_build_timed(cls, *a, **k):
+    t = time.perf_counter()
+    try:
+        return ctx_build(cls, *a, **k)
+    finally:
+        add("rates", time.perf_counter() - t)
+C.Context.build = classmethod(ctx_build_timed)
+for cls in C.registered(None):
+    def run_timed(self, snapshot, ctx, run=cls.run, name=cls.name):
+        t = time.perf_counter()
+        try:
+            return run(self, snapshot, ctx)
+        finally:
+            add("recommender: " + name, time.perf_counter() - t)
+    cls.run = run_timed
 
 def hwm():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -172,6 +186,9 @@ def breakdown(run: dict) -> list[tuple[str, str, str]]:
         if name in run["timers"]:
             inside = " (inside rightsize)" if name in ("detect_drift", "extract_series", "forecast_snapshot") else ""
             rows.append((name + inside, f"{run['timers'][name]:.2f}", ""))
+    for name in sorted(k for k in run["timers"] if k.startswith("recommender: ") and k not in
+                       ("recommender: rightsize", "recommender: gpu", "recommender: spot")):
+        rows.append((name, f"{run['timers'][name]:.2f}", ""))
     rows.append(("= recommend", f"{run['recommend_s']:.2f}",
                  f"{run['recommendations']} recommendations, {run['skipped']} skipped"))
     rows.append(("= process (imports + collect + recommend)", f"{run['process_s']:.2f}", ""))

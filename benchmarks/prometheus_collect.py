@@ -19,6 +19,7 @@ the next run with the same parameters (``--fresh`` rebuilds it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -447,6 +448,10 @@ def main() -> None:
     ap.add_argument("--skip-library", action="store_true", help="skip the prometheus-api-client decoding comparison")
     args = ap.parse_args()
     need("prometheus", "promtool")
+    if not args.skip_library and importlib.util.find_spec("prometheus_api_client") is None:
+        print("prometheus-api-client is not installed (pip install -e '.[bench]'): skipping the decoding "
+              "comparison.", file=sys.stderr)
+        args.skip_library = True
     key = f"c{args.containers}-d{args.days}-s{args.scrape}"
     base = args.workdir / key
     tsdb = base / "tsdb"

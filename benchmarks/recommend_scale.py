@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", type=int, default=1260)
     ap.add_argument("--days", type=float, default=14)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--memory-policy", default=None, help="guaranteed (default) or burstable (adds the node check)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
     snap = simulate(workloads=args.workloads, days=args.days, step_seconds=300, seed=args.seed)
@@ -39,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.perf_counter() - t:.1f} s, RSS {peak_rss_gb():.2f} GB")
     rss0 = peak_rss_gb()
     t = time.perf_counter()
-    result = recommend(snap)
+    if args.memory_policy:
+        from recommenders.policy import RightsizePolicy
+
+        result = recommend(snap, RightsizePolicy(memory_policy=args.memory_policy))
+    else:
+        result = recommend(snap)
     took = time.perf_counter() - t
     kinds = Counter(r.kind for r in result.recommendations)
     print(f"recommend: {len(result.recommendations):,} recommendations {dict(kinds)}, {len(result.skipped):,} skipped, "
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         files = write_patches(result, Path(tmp) / "patches")
-        print(f"write_patches: {len(files):,} patches in {time.perf_counter() - t:.1f} s")
+        print(f"write_patches: {len(files.files):,} patches in {time.perf_counter() - t:.1f} s")
     return 0
 
 

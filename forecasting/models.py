@@ -1,7 +1,11 @@
 """Quantile forecasters over a dense (series x hour) matrix, scikit-learn estimator contract.
 
-All models: ``fit(Y)`` with ``Y`` float (n_series, n_hours), NaN = gap; ``predict()`` returns
-(n_series, horizon, n_quantiles) in Y's units for the hours after Y's end, ordered and >= 0.
+All models: ``fit(Y)`` with ``Y`` float (n_series, n_hours), NaN = gap, returns the model;
+``predict()`` returns (n_series, horizon, n_quantiles) in Y's units for the hours after Y's end,
+ordered and >= 0. The contract is scikit-learn's: ``__init__`` only stores its parameters
+(``clone``, ``get_params``/``set_params`` work), ``predict`` before ``fit`` raises
+``NotFittedError``. ``predict(X)`` on other series: the global model forecasts them (it learnt
+across series); the per-series baselines only know the series they were fitted on and raise.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.utils.validation import check_is_fitted
 
 from forecasting.series import DEFAULT_QUANTILES, fill_gaps
 
@@ -30,6 +35,13 @@ def _clean(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected a 2-D (series x time) array, got shape {Y.shape}")
     Y = np.where(np.isfinite(Y) & (Y >= 0), Y, np.nan)
     return fill_gaps(Y), ~np.isnan(Y)
+
+
+def _only_fitted(model: BaseEstimator, X) -> None:
+    """Per-series baselines forecast the series they were fitted on; new series need ``fit(X)``."""
+    check_is_fitted(model)
+    if X is not None:
+        raise ValueError(f"{type(model).__name__} forecasts the series it was fitted on; call fit(X) for others")
 
 
 def _seasonal_lag(F: np.ndarray, t0: int, h: np.ndarray, period: int) -> np.ndarray:
@@ -64,6 +76,7 @@ class SeasonalNaive(BaseEstimator):
         return self
 
     def predict(self, X=None):
+        _only_fitted(self, X)
         F = self.history_
         h = np.arange(1, self.horizon + 1)
         if F.shape[1] == 0:
@@ -90,6 +103,7 @@ class HistoricalPercentile(BaseEstimator):
         return self
 
     def predict(self, X=None):
+        _only_fitted(self, X)
         return _finish(np.repeat(self.levels_[:, None, :], self.horizon, axis=1))
 
 
@@ -323,21 +337,33 @@ class GlobalQuantileForecaster(BaseEstimator):
         return np.where(self.learnable_, "global-hgb-quantile", "seasonal-naive-daily (short history)")
 
     def predict(self, X=None):
-        F = self.history_
+        """Quantiles for the hours after the history: the fitted series' (``X`` None) or ``X``'s own.
+
+        New series are forecast by both fold models averaged (neither saw them); those with fewer
+        than ``min_history`` observed hours get the daily seasonal-naive baseline, as in ``fit``.
+        """
+        check_is_fitted(self)
+        if X is None:
+            return self._forecast(self.history_, self.observed_, self.learnable_, self.fallback_, 1 - self.fold_)
+        F, obs = _clean(X)
+        learnable = (obs.sum(axis=1) >= self.min_history) & (self.models_ is not None)
+        return self._forecast(F, obs, learnable, SeasonalNaive(DAY, self.horizon, self.quantiles).fit(X), None)
+
+    def _forecast(self, F, observed, learnable, fallback, other_fold) -> np.ndarray:
         T = F.shape[1]
-        out = self.fallback_.predict()
-        if self.models_ is not None and self.learnable_.any():
+        out = fallback.predict()
+        if self.models_ is not None and learnable.any():
             h = np.arange(1, self.horizon + 1)
-            idx = np.flatnonzero(self.learnable_)
-            Yn = np.where(self.observed_[idx], F[idx], np.nan)
+            idx = np.flatnonzero(learnable)
+            Yn = np.where(observed[idx], F[idx], np.nan)
             for part in np.array_split(idx, max(1, len(idx) * self.horizon // 500_000)):
                 sel = np.searchsorted(idx, part)
                 Xf, sc = _features(F[part], Yn[sel], T, h, self.hour0, self.quantiles, self.window)
                 Xf = Xf.reshape(-1, Xf.shape[-1])
-                if self.average_folds:
+                if self.average_folds or other_fold is None:
                     mp = np.stack([(pair[0].predict(Xf) + pair[1].predict(Xf)) / 2 for pair in self.models_], axis=1)
                 else:  # each series forecast by the fold model that did not train on it, as in calibration
-                    other = np.repeat(1 - self.fold_[part], self.horizon)
+                    other = np.repeat(other_fold[part], self.horizon)
                     mp = np.zeros((len(Xf), len(self.models_)))
                     for i, pair in enumerate(self.models_):
                         for f in (0, 1):
@@ -347,9 +373,10 @@ class GlobalQuantileForecaster(BaseEstimator):
                 out[part] = pq.reshape(len(part), self.horizon, -1) * sc[:, None, None]
         return _finish(out)
 
-    def predict_peak(self, quantile_pred: np.ndarray) -> np.ndarray:
+    def predict_peak(self, quantile_pred: np.ndarray, X=None) -> np.ndarray:
         """Peak per hour: the larger of the top quantile and the max seen at that hour over the last week."""
-        F = self.history_
+        check_is_fitted(self)
+        F = self.history_ if X is None else _clean(X)[0]
         n, T = F.shape
         top = quantile_pred[:, :, -1]
         if T >= DAY:

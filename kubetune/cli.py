@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from analyzer.errors import KubetuneError
-from kubetune.commands import collect, cost, forecast, imports, inspect, planned, pr, recommend, report, simulate
+from kubetune.commands import collect, cost, dashboard, forecast, imports, inspect, pr, recommend, report, simulate
 from kubetune.console import err_console
 
 # Typer may vendor click; find its exception base classes through the public names.
@@ -46,7 +46,7 @@ app.command()(cost.cost)
 app.command()(forecast.forecast)
 app.command()(recommend.recommend)
 app.command()(pr.pr)
-app.command()(planned.dashboard)
+app.command()(dashboard.dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

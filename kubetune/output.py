@@ -10,10 +10,10 @@ from enum import Enum
 from pathlib import Path
 
 import polars as pl
-import yaml
 from rich.console import Console
 from rich.table import Table
 
+from analyzer import yamlio
 from analyzer.atomic import write_bytes_atomic as write_atomic
 from analyzer.errors import InputError
 
@@ -42,7 +42,7 @@ def emit_document(document: dict, fmt: Format, out: Path | None = None) -> None:
     if fmt is Format.json:
         text = json.dumps(document, indent=2, default=str) + "\n"
     elif fmt is Format.yaml:
-        text = yaml.safe_dump(json.loads(json.dumps(document, default=str)), sort_keys=False)
+        text = yamlio.dump(json.loads(json.dumps(document, default=str)))
     else:
         raise InputError(f"--format {fmt.value} cannot hold this nested result; use json or yaml.")
     if out is None:
@@ -90,7 +90,7 @@ def emit(
     elif fmt is Format.json:
         text = json.dumps(plain_rows(df), indent=2, default=str) + "\n"
     elif fmt is Format.yaml:
-        text = yaml.safe_dump(plain_rows(df), sort_keys=False)
+        text = yamlio.dump(plain_rows(df))
     else:
         text = df.with_columns(
             pl.col(n).cast(pl.String) for n, d in df.schema.items() if d == pl.Categorical or isinstance(d, pl.Enum)

@@ -1,18 +1,21 @@
-"""One call for every recommender, and the tabular view the CLI, report and dashboard print."""
+"""One call for every registered recommender (``recommend``), and the tabular view the CLI, report and
+dashboard print."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
+from typing import Any
 
 import polars as pl
 
+from analyzer.cost import PriceBook
 from analyzer.snapshot import Snapshot
-from recommenders.policy import RightsizePolicy
-from recommenders.rates import workload_rates
+from recommenders.contract import Context, registered
 from recommenders.record import COLUMNS, RecommendationSet
-from recommenders.rightsizing import recommend_rightsizing
 
-KINDS = ("rightsize", "gpu", "spot")
+KINDS = ("rightsize", "gpu", "spot")  # the built-in recommenders; recommenders.contract.REGISTRY has all
 
 ROW_SCHEMA = {
     "namespace": pl.String, "workload_kind": pl.String, "workload": pl.String, "container": pl.String,
@@ -23,36 +26,50 @@ ROW_SCHEMA = {
 }
 
 
-def recommend(snapshot: Snapshot, policy: RightsizePolicy | None = None, *, kinds=KINDS, pricing_file=None,
-              spot_placement: str = "preferred", gpu_settings=None) -> RecommendationSet:
-    """Run the chosen recommenders (rightsize, gpu, spot) over one snapshot with shared rates.
+def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, kinds=None,
+              pricing: PriceBook | None = None, pricing_file=None, spot_placement: str | None = None,
+              gpu_settings: Any = None, ctx: Context | None = None) -> RecommendationSet:
+    """Run the registered recommenders (all, or ``kinds``) over one snapshot with one shared context.
 
-    ``gpu_settings`` (``GpuSettings``) defaults to the GPU defaults with the policy's
-    ``min_history_hours`` (the shared knob)."""
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        from analyzer.errors import InputError
+    ``settings`` maps a recommender's name to its Settings instance (missing: its defaults); a
+    bare ``RightsizePolicy`` is accepted as the right-sizer's, ``gpu_settings`` as the GPU
+    recommender's and ``spot_placement`` as the spot recommender's placement (the older call forms).
+    A knob several recommenders share (same field name, e.g. ``min_history_hours``) given in one's
+    settings is used by the others whose settings were not given. The context carries the user's
+    price book (``pricing`` or ``pricing_file``, else the bundled one) to every recommender, spot included.
+    """
+    from recommenders.policy import RightsizePolicy
 
-        raise InputError(f"unknown recommendation kind(s) {', '.join(sorted(unknown))}; use {', '.join(KINDS)}.")
-    rates = workload_rates(snapshot, pricing_file=pricing_file)
+    chosen = registered(tuple(kinds) if kinds is not None else None)
+    given = dict(settings) if isinstance(settings, Mapping) else {}
+    if isinstance(settings, RightsizePolicy):
+        given["rightsize"] = settings
+    if spot_placement is not None:
+        from recommenders.spot_settings import SpotSettings
+
+        given["spot"] = SpotSettings(placement=spot_placement)
+    if gpu_settings is not None:
+        given["gpu"] = gpu_settings
+    given = _share_knobs(chosen, given)
+    ctx = ctx or Context.build(snapshot, pricing=pricing, pricing_file=pricing_file)
     out = RecommendationSet()
-    if rates.basis != "node prices":
-        out.notes.append(f"Savings use {rates.basis}.")
-    if "rightsize" in kinds:
-        out.extend(recommend_rightsizing(snapshot, policy, rates))
-    if "gpu" in kinds:
-        from recommenders.gpu import recommend_gpu
-        from recommenders.gpu_settings import GpuSettings
-
-        if gpu_settings is None:
-            gpu_settings = GpuSettings(min_history_hours=(policy or RightsizePolicy()).min_history_hours)
-        out.extend(recommend_gpu(snapshot, rates, gpu_settings))
-    if "spot" in kinds:
-        from recommenders.spot import recommend_spot
-
-        out.extend(recommend_spot(snapshot, rates, placement=spot_placement))
+    if ctx.rates.basis != "node prices":
+        out.notes.append(f"Savings use {ctx.rates.basis}.")
+    for cls in chosen:
+        out.extend(cls(given.get(cls.name)).run(snapshot, ctx))
     out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
     out.container_order = container_order(snapshot)
+    return out
+
+
+def _share_knobs(chosen, given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults for the recommenders not given settings, with the shared knobs the given ones set."""
+    shared = {f.name: getattr(s, f.name) for s in given.values() if is_dataclass(s) for f in fields(s)}
+    out = dict(given)
+    for cls in chosen:
+        if cls.name not in out:
+            names = {f.name for f in fields(cls.Settings)} & shared.keys()
+            out[cls.name] = cls.Settings(**{n: shared[n] for n in names})
     return out
 
 

@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 import polars as pl
-import yaml
 
+from analyzer import yamlio
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
 from analyzer.units import GIB, MIB
@@ -478,7 +478,7 @@ def _sharing_configmap(replicas: int, mode: str = "time-slicing") -> dict[str, A
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": DEVICE_PLUGIN_NAMESPACE,
                          "labels": {"app.kubernetes.io/managed-by": "kubetune"}},
-            "data": {"any": yaml.safe_dump(config, sort_keys=False)}}
+            "data": {"any": yamlio.dump(config)}}
 
 
 def _pct(x: float | None) -> str:

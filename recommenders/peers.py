@@ -201,6 +201,9 @@ def vpa(usage: pl.DataFrame, events: pl.DataFrame | None = None, *, containers: 
     * CPU rounded up to 1m, memory up to a byte. ``cpu_limit`` null; ``memory_limit`` = request
       (the VPA itself would keep the original limit:request ratio; see the module docstring for
       the one limit rule the replay applies to every method).
+
+    Length: VPA's histogram, decay and margins follow its Go source step by step (links inline), which keeps
+    the port checkable.
     """
     cpu_rows, mem_rows = _resource(usage, "cpu"), _resource(usage, "memory")
     last = pl.concat([cpu_rows.select("timestamp"), mem_rows.select("timestamp")]).select(pl.col("timestamp").max())

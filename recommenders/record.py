@@ -57,6 +57,9 @@ class Evidence:
     ooms: int = 0
     hpa: str | None = None
     notes: tuple[str, ...] = ()
+    policy: str | None = None  # memory: guaranteed or burstable
+    expected_oom_risk: float | None = None  # memory: calibrated chance the next peak beats the limit
+    expected_memory_above_request: float | None = None  # memory: calibrated (use - request)+ / use
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,13 @@ import polars as pl
 
 from analyzer.cost import HOURS_PER_MONTH
 from analyzer.snapshot import Snapshot
-from analyzer.units import GIB, MIB, format_cpu, format_memory, human_value
+from analyzer.units import GIB, format_cpu, format_memory, human_value
 from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
-
+from recommenders.memory_policy import MEM_LEVELS, burstable_requests, memory_request_grid, node_check
 from recommenders.policy import RightsizePolicy
 from recommenders.rates import WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
+from recommenders.rounding import round_cpu, round_memory
 
 WORKLOAD = ["namespace", "workload_kind", "workload"]
 KEY = [*WORKLOAD, "container"]
@@ -213,7 +214,8 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, polic
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.DataFrame:
+def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: float = 0.0,
+                  headroom: float = 0.0) -> pl.DataFrame:
     """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
 
     The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
@@ -244,6 +246,12 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
         ((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
          / pl.col("_fit_spread")).alias("r"))
     factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
+    # expected OOM risk of the flat limit: the share of containers whose later days beat the earlier
+    # days' peak x (1 + margin) (at least + headroom), out of sample
+    beat = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
+        (pl.col("_held_max") > pl.max_horizontal(pl.col("_fit_peak") * (1 + margin), pl.col("_fit_peak") + headroom))
+        .mean())
+    oom_risk = float(beat.item()) if beat.height and beat.item() is not None and cal.height >= 5 else None
     peak = per_t.group_by(KEY).agg(
         pl.col("value").max().alias("mem_peak"),
         pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
@@ -257,6 +265,7 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float) -> pl.Data
     return _str_keys(peak.join(var, on=KEY, how="left")).with_columns(
         (pl.lit(factor) * spread).alias("_cv_margin"),
         pl.lit(factor).alias("_margin_factor"),
+        pl.lit(oom_risk, pl.Float64).alias("memory_oom_risk"),
         ((pl.col("mem_end") - pl.col("mem_start")).dt.total_seconds() / 3600.0 + step_h).alias("mem_hours"),
     )
 
@@ -302,23 +311,15 @@ def _hpa(snapshot: Snapshot) -> pl.DataFrame:
           .alias(f"hpa_{r}") for r in ("cpu", "memory")])
 
 
-# -- rounding (vectorised, always up) --------------------------------------------------------------
-
-def round_cpu(x: pl.Expr) -> pl.Expr:
-    step = pl.when(x < 0.1).then(0.005).when(x < 1).then(0.01).when(x < 4).then(0.05).otherwise(0.1)
-    return ((x / step - 1e-9).ceil() * step).round(4)
-
-
-def round_memory(x: pl.Expr) -> pl.Expr:
-    step = (pl.when(x < GIB).then(16 * MIB).when(x < 8 * GIB).then(64 * MIB).when(x < 64 * GIB).then(256 * MIB)
-            .otherwise(GIB)).cast(pl.Float64)
-    return ((x / step - 1e-9).ceil() * step).cast(pl.Int64)
-
-
 # -- the table ------------------------------------------------------------------------------------
 
-def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> pl.DataFrame:
-    """One row per container with usage: current values, evidence columns and proposals (base units)."""
+def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, series=None) -> pl.DataFrame:
+    """One row per container with usage: current values, evidence columns and proposals (base units).
+
+    ``series``: the per-container CPU/memory ``SeriesSet`` if the caller has it (or a callable making it
+    on demand, e.g. the recommender context's shared one); built here otherwise, only when drift or
+    forecasts need it.
+    """
     policy = policy or RightsizePolicy()
     step_h = snapshot.manifest.step_seconds / 3600.0
     # the big frame keeps its categorical keys (strings for 40 M rows cost GBs); only the per-container
@@ -327,9 +328,13 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
         pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
     if usage.is_empty():
         return pl.DataFrame()
-    # lazy: the filter is fused into the hourly aggregation, no filtered copy of the usage frame
-    series = extract_series(snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"]))) \
-        if (policy.use_drift or policy.use_forecast) else None
+    if not (policy.use_drift or policy.use_forecast):
+        series = None
+    elif callable(series):
+        series = series()
+    elif series is None:
+        # lazy: the filter is fused into the hourly aggregation, no filtered copy of the usage frame
+        series = extract_series(snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"])))
     changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours), series) \
         if policy.use_drift else pl.DataFrame(
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
@@ -353,7 +358,8 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
              *[pl.col(f"raw{_qcol(q)}").alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
-    mem = _memory_stats(u, policy.memory_risk, step_h)
+    mem = _memory_stats(u, policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
+    mem_grid = memory_request_grid(u, HOLDOUT) if policy.memory_policy == "burstable" else None
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):
@@ -370,27 +376,34 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None) -> p
 
     # a steady trend adds its weekly growth over the horizon on top of today's value (never subtracts)
     growth = {r: pl.col(f"{r}_trend").fill_null(0).clip(lower_bound=0) * HORIZON_DAYS / 7.0 for r in ("cpu", "memory")}
-    margin = pl.col("_cv_margin").fill_null(policy.memory_margin).clip(policy.memory_margin, policy.max_memory_margin)
+    margin = (pl.col("_cv_margin").fill_null(policy.memory_margin) if policy.memory_spread else pl.lit(policy.memory_margin)
+              ).clip(policy.memory_margin, max(policy.max_memory_margin, policy.memory_margin))
     used_at_oom = pl.max_horizontal(pl.col("mem_peak"), pl.col("oom_limit"), pl.col("memory_request"))
     oom_need = pl.max_horizontal(used_at_oom + policy.oom_min_bump, used_at_oom * policy.oom_bump_ratio)
     # the forecast peak already carries its own (calibrated) uncertainty: no margin on top of it
-    mem_base = pl.max_horizontal(pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"])
-                                 * (1 + margin), pl.col("forecast_memory_peak"))
+    peak = pl.max_horizontal(pl.col("mem_peak"), pl.col("mem_peak_post") + growth["memory"])
+    mem_base = pl.max_horizontal(peak * (1 + margin), peak + float(policy.memory_headroom), pl.col("forecast_memory_peak"))
     mem_prop = pl.when(pl.col("ooms") > 0).then(
         pl.max_horizontal(mem_base, oom_need, pl.col("memory_limit"), pl.col("memory_request"))).otherwise(mem_base)
     table = table.with_columns(
         margin.alias("memory_margin"),
         round_cpu(pl.max_horizontal(pl.col("cpu_base") + growth["cpu"], pl.lit(policy.cpu_floor))).alias("proposed_cpu_request"),
-        round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("proposed_memory_request"),
+        round_memory(pl.max_horizontal(mem_prop, pl.lit(float(policy.memory_floor)), pl.col("mem_peak"))).alias("_mem_guaranteed"),
         (growth["cpu"] > 0).alias("cpu_grew"), (growth["memory"] > 0).alias("memory_grew"),
     )
+    blim = pl.max_horizontal(peak * (1 + max(policy.burstable_limit_margin, policy.memory_margin)),
+                             peak + float(policy.memory_headroom), pl.col("_mem_guaranteed"))
+    table = table.with_columns(round_memory(blim).alias("_mem_burst_limit"))
+    table = burstable_requests(table, mem_grid, policy)
     ratio = policy.cpu_limit_ratio
     cpu_limit = (round_cpu(pl.col("proposed_cpu_request") * ratio) if ratio is not None else
                  pl.when(pl.col("cpu_limit").is_not_null() & (pl.col("cpu_limit") < pl.col("proposed_cpu_request")))
                  .then(pl.col("proposed_cpu_request")).otherwise(pl.col("cpu_limit")))
-    mem_limit = (pl.col("proposed_memory_request") if policy.memory_limit == "request" else
-                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < pl.col("proposed_memory_request")))
-                 .then(pl.col("proposed_memory_request")).otherwise(pl.col("memory_limit")))
+    # "keep": today's limit stays when it is at least the policy's limit (never below the observed peak)
+    base_limit = pl.when(pl.col("memory_burstable")).then(pl.col("_mem_burst_limit")).otherwise(pl.col("_mem_guaranteed"))
+    mem_limit = (base_limit if policy.memory_limit == "request" else
+                 pl.when(pl.col("memory_limit").is_null() | (pl.col("memory_limit") < base_limit))
+                 .then(base_limit).otherwise(pl.col("memory_limit")))
     return table.with_columns(cpu_limit.alias("proposed_cpu_limit"), mem_limit.alias("proposed_memory_limit"))
 
 
@@ -398,6 +411,11 @@ def proposed_requests(snapshot: Snapshot, **policy: Any) -> pl.DataFrame:
     """KEY + cpu_request, cpu_limit, memory_request, memory_limit as kubetune would set them (base
     units), null where it makes no recommendation (for replays and comparisons with peers)."""
     recs = recommend_rightsizing(snapshot, RightsizePolicy(**policy), rates=None, with_rates=False)
+    return requests_frame(recs)
+
+
+def requests_frame(recs: RecommendationSet) -> pl.DataFrame:
+    """KEY + cpu/memory request/limit (base units) of a set of right-sizing recommendations."""
     rows = [{**dict(zip(KEY, (r.target.namespace, r.target.workload_kind, r.target.workload, r.target.container))),
              "resource": r.resource, "request": r.proposed_request, "limit": r.proposed_limit} for r in recs.recommendations]
     schema = {**{k: pl.String for k in KEY}, "cpu_request": pl.Float64, "cpu_limit": pl.Float64,
@@ -431,14 +449,18 @@ def _resources_patch(row: dict, resource: str, request: float | None, limit: flo
 
 
 def recommend_rightsizing(snapshot: Snapshot, policy: RightsizePolicy | None = None, rates: WorkloadRates | None = None,
-                          *, with_rates: bool = True) -> RecommendationSet:
-    """CPU and memory recommendations (and Skips with reasons) for every container with usage."""
+                          *, with_rates: bool = True, series=None) -> RecommendationSet:
+    """CPU and memory recommendations (and Skips with reasons) for every container with usage.
+
+    ``series``: a shared per-container ``SeriesSet`` (or a callable making it), see ``sizing_table``.
+    """
     policy = policy or RightsizePolicy()
     out = RecommendationSet()
-    table = sizing_table(snapshot, policy)
+    table = sizing_table(snapshot, policy, series)
     if table.is_empty():
         out.notes.append("The snapshot has no CPU or memory usage: nothing to right-size.")
         return out
+    table = node_check(snapshot, table, policy, out)
     if with_rates:
         rates = rates or workload_rates(snapshot)
         table = rates.attach(table)
@@ -484,7 +506,7 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
             effect = (f"; at the proposed {human_value(resource, prop)} (now {human_value(resource, cur)}) the same load would read "
                       f"{hpa_target * cur / prop:.0f}% of request and the HPA would scale to about {cur / prop:.2f}x the "
                       f"replicas: change its target to {min(hpa_target * cur / prop, 100):.0f}% together with the request, "
-                      "or use --hpa allow")
+                      "or pass --allow-hpa")
         return Skip(target, "rightsize", resource,
                     f"HPA {row['hpa_name']} scales on {resource} utilization ({hpa_target:g}% of request){effect}")
 
@@ -516,7 +538,8 @@ def _one(row: dict, resource: str, target: Target, policy: RightsizePolicy, mont
     coverage = row.get("coverage") if resource == "cpu" else min(1.0, (row.get("mem_stamps") or 0) * (
         row["_step_h"]) / max(hours, 1e-9))
     confidence = hours_conf * min(1.0, coverage or 0.0) * (0.7 if row.get(f"{resource}_drift") else 1.0)
-    risk = row["cpu_risk"] if resource == "cpu" else policy.memory_risk
+    risk = row["cpu_risk"] if resource == "cpu" else (row.get("memory_oom_risk") if row.get("memory_oom_risk")
+                                                       is not None else policy.memory_risk)
     return Recommendation(
         target=target, kind=kind, resource=resource, current_request=cur_req, proposed_request=prop_req,
         current_limit=cur_lim, proposed_limit=prop_lim, monthly_saving_usd=float(saving), risk=float(risk),
@@ -567,24 +590,45 @@ def _evidence(row: dict, resource: str, policy: RightsizePolicy, hours: float, o
     if row.get("daily_mean") is not None:
         observed["daily_peak_mean"] = float(row["daily_mean"])
     m = float(row["memory_margin"])
+    burst = bool(row.get("memory_burstable")) and not row.get("node_raised")
+    limit = row.get("proposed_memory_limit")
     if ooms:
         reason = (f"OOM-killed {ooms} time(s): VPA's bump (max(used + 100Mi, used x 1.2)) over the peak "
                   f"{format_memory(peak)} and the limit at the kill; never less than today")
     else:
         spread = (peak - (row.get("daily_median") or peak)) / max(peak, 1.0)
-        reason = (f"memory from the observed peak {format_memory(peak)} + {m:.0%} margin (its daily peaks sit "
-                  f"{spread:.0%} below the peak; margin calibrated for {policy.memory_risk:.0%} risk of a higher "
-                  "peak next week); request = limit")
+        how = (f"+ {m:.0%} margin (its daily peaks sit {spread:.0%} below the peak; margin calibrated for "
+               f"{policy.memory_risk:.0%} risk of a higher peak next week)" if policy.memory_spread else
+               f"+ max({m:.0%}, {format_memory(policy.memory_headroom)})")
+        reason = f"memory limit from the observed peak {format_memory(peak)} {how}"
+        if burst:
+            reason += (f"; burstable request at the p{row['memory_level'] * 100:g} of memory use (calibrated: "
+                       f"{row['memory_overcommit_risk']:.2%} of use above request, within {policy.memory_overcommit:.1%})")
+        else:
+            reason += "; request = limit (guaranteed)"
     reason += f"; now {human_value('memory', cur) if cur is not None else 'unset'} -> {human_value('memory', prop)}"
+    if limit is not None and limit != prop:
+        reason += f", limit {human_value('memory', limit)}"
+    policy_used = "burstable" if burst else "guaranteed"
+    if policy.memory_policy == "burstable" and not burst:
+        why = row.get("memory_fallback") or ("the node check raised it: its node's memory use went over allocatable"
+                                             if row.get("node_raised") else None)
+        if why:
+            notes.append(f"burstable fell back to guaranteed: {why}")
+    if policy.memory_policy == "burstable" and row.get("_node_note"):
+        notes.append(row["_node_note"])
+    quantile = f"p{row['memory_level'] * 100:g} (calibrated)" if burst else "peak"
     forecast = ({"trend peak": float(row["mem_peak_post"] + (row.get("memory_trend") or 0) * HORIZON_DAYS / 7.0)}
                 if row.get("memory_grew") else {})
     forecast |= {f"model {q} (7d)": float(row[f"forecast_memory_{q}"]) for q in ("p95", "peak")
                  if row.get(f"forecast_memory_{q}") is not None}
     return Evidence(reason=reason, history_start=_ts(row.get("mem_start")), history_end=_ts(row.get("mem_end")),
                     history_hours=float(hours), post_drift_start=None, drift_kind=drift, observed=observed,
-                    forecast=forecast, quantile_used="peak", margin=m, ooms=ooms, hpa=row.get("hpa_name"),
-                    notes=tuple(notes))
+                    forecast=forecast, quantile_used=quantile, margin=m, ooms=ooms, hpa=row.get("hpa_name"),
+                    notes=tuple(notes), policy=policy_used,
+                    expected_oom_risk=row.get("memory_oom_risk"),
+                    expected_memory_above_request=float(row["memory_overcommit_risk"]) if burst else 0.0)
 
 
-__all__ = ["LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources", "proposed_requests",
-           "recommend_rightsizing", "sizing_table"]
+__all__ = ["LEVELS", "MEM_LEVELS", "RightsizePolicy", "calibrated_risk", "choose_levels", "current_resources",
+           "proposed_requests", "recommend_rightsizing", "requests_frame", "sizing_table"]

@@ -2,14 +2,14 @@
 # Install the Debian packages the test suite needs, only when they are missing.
 #   prometheus        the real server and promtool that the collector tests backfill and query (required)
 #   victoria-metrics  the same collector tests against VictoriaMetrics (optional: skipped if it cannot install)
-#   chromium, chromium-driver  headless Chromium that renders report.html in the report tests (required)
+#   chromium, chromium-driver  headless Chromium (+ WebDriver) for the report's rendering test and the dashboard's browser test (required)
 set -euo pipefail
 need=()
 optional=()
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
-command -v victoria-metrics >/dev/null 2>&1 || optional+=(victoria-metrics)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v victoria-metrics >/dev/null 2>&1 || optional+=(victoria-metrics)
 if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
   exit 0
 fi

@@ -10,18 +10,17 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.errors import InputError
 from analyzer.simulator.kube_objects import kube_lists
 from recommenders.base_manifests import read_base, resolve_base
 from recommenders.patches import pod_spec_path, write_patches
 from tests.support.cli_helpers import assert_clean_error, run_cli
 
+
 KUBECTL = shutil.which("kubectl")
 LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
-
-
 
 
 def _spec(doc):
@@ -58,14 +57,14 @@ def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample_sn
     for c in _spec(_find(items, renamed))["containers"]:
         c["name"] = "renamed-" + c["name"]
     (tmp_path / "base").mkdir()
-    (tmp_path / "base" / "workloads.yaml").write_text(yaml.safe_dump_all(items))
+    (tmp_path / "base" / "workloads.yaml").write_text(yamlio.dump_all(items))
     (tmp_path / "base" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
 
     written = write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     assert len(written.unmatched) == 2
     assert any("not in the base" in w and gone[2] in w for w in written.unmatched)
     assert any("has no container" in w and renamed[2] in w for w in written.unmatched)
-    kust = yaml.safe_load((tmp_path / "patches" / "kustomization.yaml").read_text())
+    kust = yamlio.load((tmp_path / "patches" / "kustomization.yaml").read_text())
     listed = {p["path"] for p in kust["patches"]}
     aside = {p.name for p in (tmp_path / "patches" / "unmatched").glob("*.yaml")}
     assert len(aside) == 2 and not listed & aside
@@ -74,7 +73,7 @@ def test_base_order_wins_and_unmatched_patches_are_set_aside(tmp_path, sample_sn
 
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
-    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    docs = [d for d in yamlio.load_all(built.stdout) if d]
     out = _spec(_find(docs, with_init))
     assert [c["name"] for c in out["initContainers"]] == [c["name"] for c in spec["initContainers"]]
     assert out["initContainers"][0] == {"name": "aaa-migrate", "image": "busybox:1.36"}  # untouched, still first
@@ -88,8 +87,8 @@ def test_read_base_plain_directory_file_and_bad_input(tmp_path):
            "spec": {"template": {"spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "b"}, {"name": "a"}]}}}}
     cj = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "ops"},
           "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "job"}]}}}}}}
-    (d / "web.yaml").write_text(yaml.safe_dump(dep))
-    (d / "sub" / "list.yml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [cj]}))
+    (d / "web.yaml").write_text(yamlio.dump(dep))
+    (d / "sub" / "list.yml").write_text(yamlio.dump({"apiVersion": "v1", "kind": "List", "items": [cj]}))
     (d / "notes.txt").write_text("not yaml: [")
     base = read_base(d)
     assert base.order("any-namespace", "Deployment", "web") == {"containers": ["b", "a"], "initContainers": ["init"]}

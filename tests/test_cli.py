@@ -32,11 +32,6 @@ def test_unknown_command_and_flag_are_usage_errors():
     assert_clean_error(run_cli("info", "--format", "xml"), 2, "Invalid value")
 
 
-@pytest.mark.parametrize(("command", "issue"), [("dashboard", 8)])
-def test_later_commands_say_not_yet_available(command, issue):
-    assert_clean_error(run_cli(command), 2, f"not yet available in this build (planned in issue #{issue})")
-
-
 def test_pr_without_a_forge_says_where_to_open_it():
     assert_clean_error(run_cli("pr"), 2, "say where to open the pull request: --github OWNER/REPO or --gitlab PROJECT")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.collectors.kube_fields import KINDS
 from tests.support.cli_helpers import run_cli
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl
 def build(path: str) -> list[dict]:
     proc = subprocess.run(["kubectl", "kustomize", str(ROOT / path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return [d for d in yamlio.load_all(proc.stdout) if d]
 
 
 @pytest.fixture(scope="module")

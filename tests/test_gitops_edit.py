@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 import pytest
-import yaml
+from analyzer import yamlio
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from analyzer.units import parse_cpu, parse_memory
@@ -81,10 +81,10 @@ spec:
 
 
 def _check(old: str, new: str, doc: int, fragment: dict) -> None:
-    before = list(yaml.safe_load_all(old))[doc]
-    after = list(yaml.safe_load_all(new))
+    before = list(yamlio.load_all(old))[doc]
+    after = list(yamlio.load_all(new))
     assert _norm(after[doc]) == _norm(_expected(before, fragment))
-    assert [d for i, d in enumerate(after) if i != doc] == [d for i, d in enumerate(yaml.safe_load_all(old)) if i != doc]
+    assert [d for i, d in enumerate(after) if i != doc] == [d for i, d in enumerate(yamlio.load_all(old)) if i != doc]
 
 
 def test_values_change_in_place_and_nothing_else():

@@ -323,7 +323,7 @@ def test_deploy_jobs_are_valid_and_use_real_flags():
     import re as _re
 
     import typer
-    import yaml
+    from analyzer import yamlio
 
     from kubetune.cli import app
 
@@ -331,7 +331,7 @@ def test_deploy_jobs_are_valid_and_use_real_flags():
     root = Path(__file__).resolve().parents[1] / "deploy" / "gitops"
     for name in ("github-actions-kubetune-pr.yaml", "gitlab-ci-kubetune-pr.yaml"):
         text = (root / name).read_text()
-        doc = yaml.safe_load(text)
+        doc = yamlio.load(text)
         assert isinstance(doc, dict) and doc
         commands = [c for c in _re.findall(r"kubetune pr [^\n]*(?:\n\s+--[^\n]*)*", text)]
         used = {f for c in commands for f in _re.findall(r"(?<![\w-])--[a-z][a-z-]+", c)}

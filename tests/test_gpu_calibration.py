@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.errors import InputError
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import GIB
@@ -197,14 +197,14 @@ def test_time_slicing_pools_pods_whose_peaks_do_not_meet():
     assert len(recs) == 2 and "night" in recs  # "twin" peaks with "day": together 92 GiB, only one of them joins
     assert all("pool" in r.evidence.reason and r.resource == "nvidia.com/gpu.shared" for r in recs.values())
     (cm,) = recs["night"].extra_manifests
-    assert yaml.safe_load(cm["data"]["any"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 2
+    assert yamlio.load(cm["data"]["any"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 2
 
 
 def test_mps_config_and_mig_only_mode():
     snap = _snap({"a": {}, "b": {}}, model="NVIDIA-A10G")
     recs, _ = _by_name(recommend_gpu(snap, min_history_hours=12, sharing="mps"))
     (cm,) = recs["a"].extra_manifests
-    assert cm["metadata"]["name"].startswith("mps-config-") and "mps" in yaml.safe_load(cm["data"]["any"])["sharing"]
+    assert cm["metadata"]["name"].startswith("mps-config-") and "mps" in yamlio.load(cm["data"]["any"])["sharing"]
     _, skips = _by_name(recommend_gpu(snap, min_history_hours=12, sharing="mig"))
     assert "has no MIG" in skips["a"]
 
@@ -254,7 +254,7 @@ def test_import_gpu_columns_and_gpus_file(tmp_path):
     assert main(["import", str(usage), "--gpus", str(tmp_path / "gpus.csv"), "--out", str(tmp_path / "snap")]) == 0
     assert main(["recommend", str(tmp_path / "snap"), "--kind", "gpu", "--min-history", "12h", "--format", "json",
                  "--out", str(tmp_path / "r.json"), "--gpu-sharing", "time-slicing"]) == 0
-    out = yaml.safe_load((tmp_path / "r.json").read_text())
+    out = yamlio.load((tmp_path / "r.json").read_text())
     assert out[0]["resource"] == "nvidia.com/gpu.shared"
 
 

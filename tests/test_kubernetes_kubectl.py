@@ -6,14 +6,15 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.collectors.kubernetes import KubeConfig, collect_from_kubectl, collect_kubernetes
 from analyzer.errors import InputError
 from analyzer.schema import FRAMES
 from analyzer.snapshot import frames_equal
 from tests.support import kube_fixtures as F
 from tests.support.kube_api_server import RESOURCES, KubeAPIServer, items_by_resource, write_kubeconfig
+
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -47,7 +48,7 @@ def test_directory_of_typed_lists_and_yaml(tmp_path, from_api):
         doc = {"apiVersion": f"{group}/{version}" if group else version, "kind": f"{kind}List",
                "metadata": {"resourceVersion": "42"}, "items": bare}
         if resource in ("nodes", "namespaces"):
-            (tmp_path / f"{resource}.yaml").write_text(yaml.safe_dump(doc))
+            (tmp_path / f"{resource}.yaml").write_text(yamlio.dump(doc))
         else:
             (tmp_path / f"{resource}.json").write_text(json.dumps(doc))
     (tmp_path / "notes.txt").write_text("not read")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 from kubernetes import client as k8s
 from kubernetes_validate.utils import ValidationError
 
+from analyzer import yamlio
 from analyzer.collectors.kube_fields import KINDS
 from tests.support import kube_fixtures as F
 from tests.support.kube_api_server import KubeAPIServer
@@ -19,7 +19,7 @@ K8S_VERSION = "1.33"
 
 
 def docs() -> list[dict]:
-    return [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+    return [d for d in yamlio.load_all(RBAC.read_text()) if d]
 
 
 def test_rbac_manifests_validate():

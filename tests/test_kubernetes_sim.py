@@ -18,11 +18,10 @@ import pytest
 
 from analyzer.collectors.kubernetes import KubeConfig, collect_from_kubectl, collect_kubernetes
 from analyzer.schema import FRAMES
-from analyzer.simulator import simulate
+from analyzer.simulator import kube_objects, simulate
 from analyzer.snapshot import frames_equal
 from tests.support.kube_api_server import KubeAPIServer, write_kubeconfig
 
-kube_objects = pytest.importorskip("analyzer.simulator.kube_objects")
 
 SIM = {"workloads": 40, "days": 2, "step_seconds": 300, "seed": 5}
 PROVIDERS = ("aws", "gcp", "azure")

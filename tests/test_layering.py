@@ -95,3 +95,11 @@ def test_units_and_spot_labels_are_defined_once():
             if rel != "analyzer/kube.py" and '"cloud.google.com/gke-spot": "true"' in line:
                 violations.append(f"{rel}:{line_no} lists a spot label")
     assert not violations, violations
+
+
+def test_one_yaml_library():
+    """YAML goes through analyzer.yamlio (ruamel.yaml, which the PR bot needs for round-trip edits);
+    PyYAML is only a transitive dependency of the kubernetes client, never imported by kubetune."""
+    files = [*_product_files(), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    bad = sorted(p.relative_to(ROOT).as_posix() for p in files if "yaml" in _imports(p))
+    assert not bad, f"import PyYAML: {bad}"

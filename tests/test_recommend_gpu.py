@@ -10,19 +10,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.snapshot import Manifest, Snapshot
 from recommenders.gpu import recommend_gpu
-from recommenders.mig import (
-    MIG_PROFILES,
-    normalise_gpu_model,
-    profile,
-    profiles_frame,
-    smallest_profile,
-    supports_mig,
-)
+from recommenders.mig import MIG_PROFILES, normalise_gpu_model, profile, profiles_frame, smallest_profile, supports_mig
 from recommenders.rates import WorkloadRates
+
 
 GIB = 2**30
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -168,7 +162,7 @@ def test_share_time_slicing_on_a10g():
     assert rec.current_request is None and rec.proposed_limit == 1
     (cm,) = rec.extra_manifests
     assert cm["kind"] == "ConfigMap" and cm["metadata"]["namespace"] == "gpu-operator"
-    cfg = yaml.safe_load(cm["data"]["any"])
+    cfg = yamlio.load(cm["data"]["any"])
     assert cfg["version"] == "v1" and cfg["sharing"]["timeSlicing"]["resources"] == [
         {"name": "nvidia.com/gpu", "replicas": 4}]
     assert any("MPS" in n for n in rec.evidence.notes)

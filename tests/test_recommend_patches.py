@@ -10,24 +10,23 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 
+from analyzer import yamlio
 from analyzer.simulator.kube_objects import kube_lists
 from recommenders.patches import merge_fragments, pod_spec_path, write_patches
 from tests.support.cli_helpers import assert_clean_error, run_cli
+
 
 KUBECTL = shutil.which("kubectl")
 WORKLOAD_LISTS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
 ALLOWED = {"nodeSelector", "affinity", "tolerations"}
 
 
-
-
 def _base(tmp: Path, snap) -> dict[tuple, dict]:
     lists = kube_lists(snap)
     items = [i for k in WORKLOAD_LISTS for i in lists[k]["items"]]
     (tmp / "base").mkdir()
-    (tmp / "base" / "workloads.yaml").write_text(yaml.safe_dump_all(items))
+    (tmp / "base" / "workloads.yaml").write_text(yamlio.dump_all(items))
     (tmp / "base" / "kustomization.yaml").write_text("resources: [workloads.yaml]\n")
     return {(i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
 
@@ -55,7 +54,7 @@ def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(
     assert written.files and not written.unmatched and (tmp_path / "patches" / "kustomization.yaml").exists()
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
-    docs = [d for d in yaml.safe_load_all(built.stdout) if d]
+    docs = [d for d in yamlio.load_all(built.stdout) if d]
     assert len(docs) == len(base)
     version = kubernetes_validate.latest_version()
     patched = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}
@@ -74,7 +73,7 @@ def test_kustomize_builds_valid_manifests_changing_only_resources_and_placement(
     targets = {(r.target.workload_kind, r.target.namespace, r.target.workload) for r in sample_recommendations.recommendations}
     assert changed and changed <= targets
     for extra in (tmp_path / "patches").glob("cluster/*.yaml"):
-        kubernetes_validate.validate(yaml.safe_load(extra.read_text()), version, strict=True)
+        kubernetes_validate.validate(yamlio.load(extra.read_text()), version, strict=True)
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
@@ -82,7 +81,7 @@ def test_proposed_values_land_in_the_built_manifests(tmp_path, sample_snapshot, 
     _base(tmp_path, sample_snapshot)
     write_patches(sample_recommendations, tmp_path / "patches", base="../base")
     built = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "patches")], capture_output=True, text=True, check=True)
-    docs = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
+    docs = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d for d in yamlio.load_all(built.stdout) if d}
     checked = 0
     for r in sample_recommendations.recommendations:
         if r.kind != "rightsize" or r.resource not in ("cpu", "memory"):
@@ -102,7 +101,7 @@ def test_patch_files_open_with_plain_word_evidence(tmp_path, sample_recommendati
     write_patches(sample_recommendations, tmp_path / "p")
     text = next((tmp_path / "p").glob("*.yaml")).read_text()
     assert text.startswith("# kubetune recommendation") and "why:" in text and "/month" in text
-    kust = yaml.safe_load((tmp_path / "p" / "kustomization.yaml").read_text())
+    kust = yamlio.load((tmp_path / "p" / "kustomization.yaml").read_text())
     assert kust["kind"] == "Kustomization" and "resources" not in kust
     assert len(kust["patches"]) == len(list((tmp_path / "p").glob("*.yaml"))) - 1
     saved = json.loads((tmp_path / "p" / "recommendations.json").read_text())
@@ -150,3 +149,20 @@ def test_cli_recommend_on_imported_usage_says_savings_are_fallback_rates(tmp_pat
     res = run_cli("recommend", "--snapshot", tmp_path / "snap", "--format", "csv")
     assert res.code == 0, res.err
     assert "fallback" in res.err and res.out.count("\n") > 1
+
+
+def test_cli_recommend_burstable_records_policy_and_node_check(tmp_path):
+    res = run_cli("recommend", "--format", "json", "--kind", "rightsize", "--memory-policy", "burstable",
+                  "--patches", tmp_path / "out")
+    assert res.code == 0, res.err
+    assert "Node check:" in res.err
+    mem = [r for r in json.loads(res.out) if r["resource"] == "memory"]
+    assert mem and {r["evidence"]["policy"] for r in mem} <= {"burstable", "guaranteed"}
+    assert any(r["evidence"]["policy"] == "burstable" for r in mem)
+    for r in mem:
+        assert r["proposed_request"] <= r["proposed_limit"]
+        assert r["proposed_limit"] >= r["evidence"]["observed"]["peak"]
+    text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.yaml"))
+    assert "memory policy: burstable, quantile p" in text
+    assert_clean_error(run_cli("recommend", "--node-size", "lots"), 2, "--node-size must be MEMORY/CPU")
+    assert_clean_error(run_cli("recommend", "--memory-overcommit", "0.7"), 2, "--memory-overcommit must be")

@@ -89,7 +89,7 @@ def test_overprovisioned_container_is_sized_down_to_its_demand():
     assert mem.monthly_saving_usd > 0 and mem.kind == "rightsize"
     # human rounding: whole millicores and MiB multiples
     assert round(cpu.proposed_request * 1000, 6) == int(round(cpu.proposed_request * 1000))
-    assert mem.proposed_request % (16 * MIB) == 0
+    assert mem.proposed_request % (4 * MIB) == 0
     assert cpu.pod_spec_patch == {"containers": [{"name": "app", "resources": {"requests": {
         "cpu": f"{round(cpu.proposed_request * 1000)}m"}}}]}
     assert cpu.evidence.history_hours >= 200 and cpu.confidence > 0.9
@@ -147,13 +147,14 @@ def test_too_little_history_gives_a_reason_not_a_guess():
     assert all("h of" in s.reason and "needed" in s.reason for s in res.skipped) and len(res.skipped) == 2
 
 
-def test_cpu_is_sized_from_history_after_a_level_drop():
+def test_cpu_is_sized_from_history_after_a_level_drop_when_drift_is_on():
     def cpu(n):
         r = np.random.default_rng(10)
         return np.where(np.arange(n) < n * 0.5, 2.0, 0.3) + 0.03 * r.standard_normal(n)
     snap = build([{"name": "quiet", "cpu": cpu, "memory": rng_series(11, 200 * MIB, MIB), "cpu_request": 2.5,
                    "memory_request": GIB, "memory_limit": GIB}], days=12)
-    r = recs_by(recommend_rightsizing(snap))[("quiet", "cpu")]
+    # off by default (on the Bitbrains frontier it cost CPU at equal shortfall), opt-in with use_drift
+    r = recs_by(recommend_rightsizing(snap, RightsizePolicy(use_drift=True, half_life_hours=72.0)))[("quiet", "cpu")]
     assert r.evidence.post_drift_start is not None
     assert r.proposed_request < 0.6  # a percentile over the whole window would say ~2 cores
     assert any("changed" in n for n in r.evidence.notes)

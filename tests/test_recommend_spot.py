@@ -14,24 +14,19 @@ from functools import cache
 import kubernetes_validate
 import polars as pl
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analyzer import yamlio
 from analyzer.cost import HOURS_PER_MONTH, load_pricing
 from analyzer.simulator import simulate
 from analyzer.simulator.kube_objects import kube_lists
 from analyzer.snapshot import Manifest, Snapshot
 from recommenders.rates import workload_rates
-from recommenders.spot import (
-    KUBECOST_READY,
-    SAFE_TO_EVICT,
-    SPOT_ANNOTATION,
-    detect_platform,
-    recommend_spot,
-    spot_patch,
-    spot_readiness,
-)
+from recommenders.spot import recommend_spot, spot_patch
+from recommenders.spot_checks import KUBECOST_READY, SAFE_TO_EVICT, SPOT_ANNOTATION, spot_readiness
+from recommenders.spot_platform import detect_platform
+
 
 GIB = 2**30
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -472,15 +467,15 @@ def _kustomize(tmp_path, manifest: dict, pod_spec_patch: dict) -> dict:
     patch = {"apiVersion": manifest["apiVersion"], "kind": kind,
              "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
              "spec": {"template": {"spec": pod_spec_patch}}}
-    (tmp_path / "workload.yaml").write_text(yaml.safe_dump(resource, sort_keys=False))
-    (tmp_path / "spot-patch.yaml").write_text(yaml.safe_dump(patch, sort_keys=False))
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(
+    (tmp_path / "workload.yaml").write_text(yamlio.dump(resource))
+    (tmp_path / "spot-patch.yaml").write_text(yamlio.dump(patch))
+    (tmp_path / "kustomization.yaml").write_text(yamlio.dump(
         {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
          "resources": ["workload.yaml"], "patches": [{"path": "spot-patch.yaml"}]}))
     out = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60,
                          check=False)
     assert out.returncode == 0, out.stderr
-    return yaml.safe_load(out.stdout)
+    return yamlio.load(out.stdout)
 
 
 def test_kustomize_applies_the_patch_to_a_simulated_deployment(tmp_path):

@@ -33,16 +33,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
-import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
+from analyzer import yamlio
 from analyzer.collectors.kube_fields import Kind
 from analyzer.collectors.kube_specs import SpecBuilder
 from analyzer.errors import InputError, KubetuneError
 from analyzer.manifests import JSON_ERRORS, loads
+
 
 log = logging.getLogger("kubetune.kubernetes")
 
@@ -145,8 +146,8 @@ def _read_kubeconfig(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"kubeconfig {path} is not a file.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:  # its message may quote the file (a token): say only where
+        data = yamlio.load(path.read_text(encoding="utf-8"))
+    except yamlio.YAMLError as exc:  # its message may quote the file (a token): say only where
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise InputError(f"kubeconfig {path} is not valid YAML{where}.") from None

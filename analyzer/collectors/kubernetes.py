@@ -285,6 +285,9 @@ def merge_specs(usage: Snapshot, spec: Snapshot) -> tuple[Snapshot, MergeReport]
     namespace labels and events from ``spec`` where it has them, else from ``usage``. A pod the
     API places in another workload than the usage source did is moved (usage rows included) to
     the API's workload. Prices and first/last seen of nodes stay with the usage source.
+
+    Length: one join per frame in a fixed order, with the report filled as it goes; splitting it would pass
+    both snapshots and the report around.
     """
     report = MergeReport()
     # Pods the API places differently: the API's owner references win, in every frame.

@@ -1,11 +1,11 @@
 """Prometheus HTTP: how to reach it (``PrometheusConfig``) and a client with retries, splitting and a request log.
 
-HTTP goes through prometheus-api-client's ``PrometheusConnect`` session (auth, headers, TLS);
-retries are ours (backoff on connection errors, timeouts, 429 and 5xx; never on 4xx). Range
-answers are decoded by ``promjson`` straight into Polars, not into per-sample Python objects.
-Secrets (token, password, header values) never appear in a message, a log line or a ``repr``.
+HTTP is a ``requests`` session set up here (auth, headers, TLS; docs/prometheus-http.md says why
+not prometheus-api-client); retries are ours (backoff on connection errors, timeouts, 429 and
+5xx; never on 4xx). Range answers are decoded by ``promjson`` straight into Polars, not into
+per-sample Python objects. Secrets (token, password, header values) never appear in a message,
+a log line or a ``repr``.
 """
-
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import requests
-from prometheus_api_client import PrometheusConnect
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from analyzer.collectors import promql as q
@@ -211,9 +211,8 @@ class PrometheusClient:
         if config.ca_bundle:
             session.verify = config.ca_bundle
         auth = (config.username, config.password) if config.username is not None else None
-        # Retries are done here (so a timed-out query is not silently repeated four times by urllib3).
-        self.prom = PrometheusConnect(url=self.base, disable_ssl=config.insecure, retry=Retry(total=0, read=False,
-                                      raise_on_status=False), auth=auth, session=session, timeout=config.timeout)
+        # Retries are done here (so a timed-out query is not silently repeated by urllib3).
+        session.mount(self.base, HTTPAdapter(max_retries=Retry(total=0, read=False, raise_on_status=False)))
         if config.insecure:
             session.verify = False
             import urllib3
@@ -224,12 +223,17 @@ class PrometheusClient:
         self._slots = threading.BoundedSemaphore(config.parallel)  # bounds the requests in flight across threads
 
     def close(self) -> None:
-        self.prom.close()
+        self.session.close()
 
     # -- one request, with retries --------------------------------------------------------------
 
     def get(self, path: str, params: dict[str, Any], what: str, *, splittable: bool = False,
             split_on_timeout: bool = False) -> bytes:
+        """One HTTP request with our retries; the body on 200, else one sentence saying what to change.
+
+        Length: the retry loop reads top to bottom, one branch per outcome (TLS, timeout, connection,
+        status code), each with its own message.
+        """
         attempts = self.config.retries + 1
         last = ""
         for attempt in range(attempts):
@@ -252,7 +256,7 @@ class PrometheusClient:
                 self._record(what, path, t0, 0, 0)
                 raise InputError(
                     f"the TLS handshake with Prometheus at {self.where} failed; pass its CA bundle "
-                    "(--prometheus-ca-file) or, for a test server only, --prometheus-insecure."
+                    "(--ca-bundle) or, for a test server only, --insecure-skip-verify."
                 ) from None
             except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
                 self._record(what, path, t0, 0, 0)
@@ -274,7 +278,7 @@ class PrometheusClient:
             if status == 401:
                 raise InputError(
                     f"Prometheus at {self.where} answered 401 Unauthorized: check the bearer token "
-                    f"(--prometheus-token or {ENV_TOKEN}) or the basic-auth credentials."
+                    f"(--token or {ENV_TOKEN}) or the basic-auth credentials."
                 )
             if status == 403:
                 raise InputError(
@@ -310,7 +314,7 @@ class PrometheusClient:
         if last.startswith("no answer"):
             raise KubetuneError(
                 f"Prometheus at {self.where} gave no answer to the {what} query within {self.config.timeout:g} s "
-                f"({attempts} tries); raise --prometheus-timeout or shorten --history."
+                f"({attempts} tries); raise --timeout or shorten --history."
             )
         if last.startswith("HTTP"):
             raise KubetuneError(

@@ -17,9 +17,9 @@ network trouble, exit 1) or ``InputError`` (wrong URL, credentials, options; exi
 sentence. The bearer token, the basic-auth password and header values never appear in a
 message, a log line or a ``repr``.
 
-HTTP goes through prometheus-api-client's ``PrometheusConnect`` session (auth, headers, TLS);
-retries are ours (backoff on connection errors, timeouts, 429 and 5xx; never on 4xx). Range
-answers are decoded by ``promjson`` straight into Polars, not into per-sample Python objects.
+HTTP (``promclient``) is a ``requests`` session with our own retries (backoff on connection
+errors, timeouts, 429 and 5xx; never on 4xx). Range answers are decoded by ``promjson`` straight
+into Polars, not into per-sample Python objects.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class CostResult:
     * ``nodes``: one row per node, its price and rates, cost, allocated and idle by resource;
     * ``gpus``: one row per GPU device or MIG slice: busy and memory-used fraction, idle cost;
     * ``prices``: the prices used, with their source, date and kind;
-    * ``timeline``: per clock hour, node cost, allocated and idle.
+    * ``timeline``: per clock hour, node cost, allocated and idle;
+    * ``daily``: per UTC day and container, the cost allocated to it (for cost-over-time charts).
     """
 
     cluster: str
@@ -74,6 +75,7 @@ class CostResult:
     namespace_labels: pl.DataFrame
     warnings: list[str] = field(default_factory=list)
     pricing_files: list[str] = field(default_factory=list)
+    daily: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def total_cost(self) -> float:
@@ -191,6 +193,7 @@ def analyze_cost(
         namespace_labels=snapshot.namespaces.select("namespace", "labels"),
         warnings=warnings,
         pricing_files=[str(f) for f in book.files],
+        daily=_daily(ch),
     )
 
 
@@ -440,6 +443,14 @@ def _per_node(node_hours: pl.DataFrame, ch: pl.DataFrame, nodes: pl.DataFrame) -
         pl.sum_horizontal(f"{r}_idle_cost" for r in RESOURCES).alias("idle_cost"),
     )
     return out.sort("total_cost", descending=True)
+
+
+def _daily(ch: pl.DataFrame) -> pl.DataFrame:
+    """Per UTC day and container: allocated cost (so charts can stack any grouping over time)."""
+    if ch.height == 0:
+        return pl.DataFrame(schema={"day": pl.Date, **dict.fromkeys(KEY, pl.String), "cost": pl.Float64})
+    return ch.group_by(pl.col("hour").dt.date().alias("day"), *KEY).agg(
+        pl.sum_horizontal(pl.col(f"{r}_cost").sum() for r in RESOURCES).alias("cost")).sort("day", *KEY)
 
 
 def _timeline(node_hours: pl.DataFrame, ch: pl.DataFrame) -> pl.DataFrame:

@@ -138,6 +138,9 @@ def rollup(result: CostResult, by: str = "namespace", *, idle_share: str | None 
     ``share`` (of the cluster total), ``total_cost_monthly``, ``waste_monthly``, requested and
     used averages (cores, bytes, GPUs), and ``{cpu,memory,gpu,total}_efficiency``. Sorted by
     total cost, highest first.
+
+    Length: one Polars pipeline from allocation rows to grouped cost, idle and waste; its stages depend on
+    each other's columns.
     """
     share = idle_share or result.idle_share
     if share not in IDLE_SHARES:

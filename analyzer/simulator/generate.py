@@ -35,7 +35,11 @@ _KEY = ["namespace", "workload_kind", "workload", "pod", "container"]
 def simulate(workloads: int = 60, days: float = 14, step_seconds: int = 300, seed: int = 0,
              start: datetime | None = None, cluster: str = "sim", provider: str = "aws") -> Snapshot:
     """A deterministic synthetic cluster: ``workloads`` workloads sampled every ``step_seconds``
-    for ``days`` from ``start`` (default 2026-11-02T00:00Z), on ``provider`` instance types."""
+    for ``days`` from ``start`` (default 2026-11-02T00:00Z), on ``provider`` instance types.
+
+    Length: the generation steps in order (archetypes, placement, signals, frames), each a call; kept together
+    so the seed's use is visible.
+    """
     if workloads < 1:
         raise ValueError("workloads must be at least 1")
     if step_seconds <= 0 or days <= 0:

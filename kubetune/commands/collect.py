@@ -69,6 +69,8 @@ def collect(
       kubetune collect --prometheus-url http://prometheus:9090 --history 14d --out snap/
       kubetune collect --prometheus-url http://prometheus:9090 --kubeconfig ~/.kube/config --out snap/
       kubetune collect --from-kubectl cluster.json --out specs/
+
+    Length: most of it is the option declarations (Typer reads them from the signature).
     """
     check_out(out, overwrite)
     wants_api = bool(kubeconfig or context or in_cluster)

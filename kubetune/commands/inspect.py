@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
 import polars as pl
-import typer
 
 from kubetune.console import note
-from kubetune.options import with_source
+from kubetune.options import FormatOpt, OutOpt, with_source
 from kubetune.output import Format, emit
 from kubetune.sources import Source, load_source
 
@@ -16,7 +14,8 @@ from kubetune.sources import Source, load_source
 @with_source
 def info(
     source: Source,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml or csv.")] = Format.table,
+    format: FormatOpt = Format.table,
+    out: OutOpt = None,
 ) -> None:
     """Show what a snapshot holds: window, step, source, rows per frame, absent parts.
 
@@ -28,6 +27,6 @@ def info(
         ("cluster", m.cluster), ("source", m.source), ("start", m.start.isoformat()), ("end", m.end.isoformat()),
         ("step_seconds", str(m.step_seconds)), ("absent", ", ".join(m.absent) or "-"),
     ] + [(f"rows.{name}", f"{df.height}") for name, df in snap.frames().items()]
-    emit(pl.DataFrame(rows, schema=["field", "value"], orient="row"), format, title="snapshot")
+    emit(pl.DataFrame(rows, schema=["field", "value"], orient="row"), format, title="snapshot", out=out)
     for w in m.warnings:
         note(f"warning: {w}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from analyzer import yamlio
 
 from analyzer.errors import InputError
 from recommenders.base_manifests import KUSTOMIZATION_FILES, render_kustomization
@@ -74,8 +74,8 @@ def read_config(root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+        data = yamlio.load(path.read_text(encoding="utf-8")) or {}
+    except yamlio.YAMLError as exc:
         raise InputError(f"{CONFIG_FILE} is not valid YAML: {str(exc).splitlines()[0]}.") from None
     if not isinstance(data, dict):
         raise InputError(f"{CONFIG_FILE} must be a mapping (clusters:, helm:).")
@@ -131,8 +131,8 @@ def _referenced(kdir: Path) -> list[Path]:
     """Local directories and files a kustomization includes (resources, components, bases, patches)."""
     kfile = _kustomization(kdir)
     try:
-        data = yaml.safe_load(kfile.read_text(encoding="utf-8")) if kfile else {}
-    except yaml.YAMLError as exc:
+        data = yamlio.load(kfile.read_text(encoding="utf-8")) if kfile else {}
+    except yamlio.YAMLError as exc:
         raise InputError(f"{kfile} is not valid YAML: {str(exc).splitlines()[0]}.") from None
     refs: list[str] = []
     for key in ("resources", "components", "bases", "patchesStrategicMerge"):
@@ -149,16 +149,16 @@ def render(kdir: Path, origins: bool = False) -> list[dict[str, Any]]:
     original = kfile.read_bytes() if kfile else b""
     try:
         if origins and kfile:
-            data = yaml.safe_load(original) or {}
+            data = yamlio.load(original.decode('utf-8')) or {}
             meta = list(data.get("buildMetadata") or [])
             if "originAnnotations" not in meta:
                 data["buildMetadata"] = [*meta, "originAnnotations"]
-                kfile.write_text(yaml.safe_dump(data, sort_keys=False))
+                kfile.write_text(yamlio.dump(data))
         text = render_kustomization(kdir)
     finally:
         if kfile and kfile.read_bytes() != original:
             kfile.write_bytes(original)
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    return [d for d in yamlio.load_all(text) if isinstance(d, dict)]
 
 
 def _meta(doc: Any) -> tuple[str | None, str, str] | None:
@@ -203,7 +203,7 @@ def index_repository(root: Path, tops: list[Path], config: dict[str, Any]) -> Re
             if meta is None:
                 continue
             ns, kind, name = meta
-            path = (yaml.safe_load(origin) or {}).get("path") if origin else None
+            path = (yamlio.load(origin) or {}).get("path") if origin else None
             if not path:
                 continue  # a generator or a remote base: nothing in this repository to edit
             src = (k / path).resolve()

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from analyzer import yamlio
 
 from analyzer.errors import InputError
 from analyzer.units import parse_cpu, parse_memory
@@ -202,10 +202,10 @@ def _edit(change: WorkloadChange, loc: Location, fragment: dict[str, Any], tree:
         previous = _read(tree, rel, originals)
         if previous:  # an earlier kubetune change, already merged: keep what this one does not touch
             try:
-                node = yaml.safe_load(previous) or {}
+                node = yamlio.load(previous) or {}
                 for step in pod_spec_path(kind):
                     node = node[step]
-            except (yaml.YAMLError, KeyError, TypeError):
+            except (yamlio.YAMLError, KeyError, TypeError):
                 raise EditError(f"{rel} exists but is not a kubetune patch for {kind} {loc.source_name}") from None
             fragment = merge_fragments(node, fragment)
         body = workload_patch(kind, loc.source_namespace or "", loc.source_name, fragment)
@@ -213,7 +213,7 @@ def _edit(change: WorkloadChange, loc: Location, fragment: dict[str, Any], tree:
             del body["metadata"]["namespace"]
         head = (f"# kubetune: resource/placement changes for {kind} {ns}/{name} in this overlay only;\n"
                 f"# the base {loc.file} is shared and stays as it is. Delete this file to roll back.\n")
-        (tree / rel).write_text(head + yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+        (tree / rel).write_text(head + yamlio.dump(body), encoding="utf-8")
         kfile = next(f"{loc.overlay}/{k}" for k in ("kustomization.yaml", "kustomization.yml", "Kustomization")
                      if (tree / loc.overlay / k).is_file())
         ktext = _read(tree, kfile, originals)
@@ -278,8 +278,8 @@ def _verify(plan: Plan, tree: Path, before: dict[str, list[dict[str, Any]]], ori
         if c.location.overlay:
             by_root[c.location.overlay][c.key] = frag
         elif not c.location.helm:
-            old = list(yaml.safe_load_all(originals[c.location.file]))[c.location.doc_index]
-            new = list(yaml.safe_load_all((tree / c.location.file).read_text(encoding="utf-8")))[c.location.doc_index]
+            old = list(yamlio.load_all(originals[c.location.file]))[c.location.doc_index]
+            new = list(yamlio.load_all((tree / c.location.file).read_text(encoding="utf-8")))[c.location.doc_index]
             if _norm(new) != _norm(_expected(old, frag)):
                 raise InputError(f"editing {c.location.file} for {'/'.join(c.key)} did not give the proposed values "
                                  "and nothing else; nothing was changed (please report this file's layout).")
