@@ -51,14 +51,14 @@ NODES = 60
 # The cluster
 
 
-def cluster(containers: int, seed: int = 7) -> dict:
+def cluster(containers: int, seed: int = 7, pods_per_workload: int = 4) -> dict:
     """Static facts of the generated cluster: pods, containers, nodes, owners, requests."""
     rng = np.random.default_rng(seed)
     pods = containers // 2
     n_ns = max(pods // 20, 1)
     kinds = np.where(np.arange(pods) < pods * 0.8, "Deployment", np.where(np.arange(pods) < pods * 0.95,
                                                                           "StatefulSet", "DaemonSet"))
-    workload_idx = np.arange(pods) // 4
+    workload_idx = np.arange(pods) // pods_per_workload
     pod_rows = []
     for i in range(pods):
         ns = f"team-{i % n_ns:03d}"
@@ -69,7 +69,7 @@ def cluster(containers: int, seed: int = 7) -> dict:
             pod, owner_kind, owner_name = f"{rs}-{i:05x}", "ReplicaSet", rs
         elif kind == "StatefulSet":
             name = f"db-{w:04d}"
-            pod, owner_kind, owner_name = f"{name}-{i % 4}", "StatefulSet", name
+            pod, owner_kind, owner_name = f"{name}-{i % pods_per_workload}", "StatefulSet", name
         else:
             name = f"agent-{w:04d}"
             pod, owner_kind, owner_name = f"{name}-{i:05x}", "DaemonSet", name
@@ -271,8 +271,8 @@ def write_slice(path: Path, c: dict, ts: np.ndarray, state: dict) -> int:
     return written
 
 
-def build_tsdb(containers: int, days: int, scrape: int, tsdb: Path, slice_days: int) -> dict:
-    c = cluster(containers)
+def build_tsdb(containers: int, days: int, scrape: int, tsdb: Path, slice_days: int, pods_per_workload: int = 4) -> dict:
+    c = cluster(containers, pods_per_workload=pods_per_workload)
     state: dict = {}
     total_samples, text_bytes, gen_s, fill_s = 0, 0, 0.0, 0.0
     scratch = tsdb.parent / "om"

@@ -10,8 +10,7 @@ import polars as pl
 
 from analyzer.snapshot import Snapshot
 from forecasting.drift import detect
-from forecasting.models import DEFAULT_QUANTILES, GlobalQuantileForecaster, HistoricalPercentile, SeasonalNaive
-from forecasting.series import KEY, SeriesSet, extract_series
+from forecasting.series import DEFAULT_QUANTILES, KEY, SeriesSet, extract_series
 
 TIMESTAMP = pl.Datetime("us", "UTC")
 
@@ -49,6 +48,8 @@ def forecast_snapshot(snapshot: Snapshot | SeriesSet, horizon: timedelta = timed
               "peak": pl.Float64, "model": pl.String}
     if ss.n_series == 0:
         return pl.DataFrame(schema=schema)
+    from forecasting.models import GlobalQuantileForecaster  # scikit-learn: loaded only when forecasting
+
     est = GlobalQuantileForecaster(quantiles=quantiles, horizon=H, hour0=_hour0(ss), **params).fit(
         ss.values, progress=progress)
     pred = est.predict(progress=progress)
@@ -100,6 +101,8 @@ def backtest_matrix(Y: np.ndarray, origins, horizon: int = 168, quantiles=DEFAUL
                     train_hours: int | None = None, models=None, **params) -> pl.DataFrame:
     """Rolling-origin backtest on a (series x hour) matrix: per model, scaled pinball per quantile,
     coverage per quantile and MASE of the median (scaled by in-sample daily seasonal-naive MAE)."""
+    from forecasting.models import GlobalQuantileForecaster, HistoricalPercentile, SeasonalNaive
+
     quantiles = tuple(sorted(quantiles))
     models = models or {
         "kubetune-global": lambda h0: GlobalQuantileForecaster(quantiles=quantiles, horizon=horizon, hour0=h0, **params),

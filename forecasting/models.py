@@ -17,9 +17,8 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from forecasting.series import fill_gaps
+from forecasting.series import DEFAULT_QUANTILES, fill_gaps
 
-DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 DAY, WEEK = 24, 168
 
 

@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)  # the forecasters' default output quantiles
+
 KEY = ["namespace", "workload_kind", "workload", "container", "resource"]
 
 
@@ -32,8 +34,8 @@ class SeriesSet:
         return self.values.shape[0]
 
 
-def extract_series(usage: pl.DataFrame, bucket: str = "1h", high_quantile: float = 0.95) -> SeriesSet:
-    """Usage (long format, as in a Snapshot) -> SeriesSet on a common bucket grid."""
+def extract_series(usage: pl.DataFrame | pl.LazyFrame, bucket: str = "1h", high_quantile: float = 0.95) -> SeriesSet:
+    """Usage (long format, as in a Snapshot; eager or lazy) -> SeriesSet on a common bucket grid."""
     seconds = _parse(bucket)
     # keys stay categorical on the big frame (strings for tens of millions of rows cost GBs);
     # they become strings once aggregated to buckets

@@ -93,7 +93,8 @@ class Context:
     def series(self) -> SeriesSet:
         from forecasting import extract_series
 
-        return extract_series(self.snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"])))
+        # lazy: the filter is fused into the hourly aggregation, no filtered copy of the usage frame
+        return extract_series(self.snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"])))
 
 
 class Recommender:

@@ -140,7 +140,8 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, seri
     elif callable(series):
         series = series()
     elif series is None:
-        series = extract_series(snapshot.usage.filter(pl.col("resource").is_in(["cpu", "memory"])))
+        # lazy: the filter is fused into the hourly aggregation, no filtered copy of the usage frame
+        series = extract_series(snapshot.usage.lazy().filter(pl.col("resource").is_in(["cpu", "memory"])))
     changes = change_points(snapshot, max(policy.min_history_hours, policy.min_post_change_hours), series) \
         if policy.use_drift else pl.DataFrame(
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),

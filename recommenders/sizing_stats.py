@@ -49,8 +49,11 @@ def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, pr
     ``half_life_h`` hours before ``end``; None = unweighted)."""
     age_h = (end - pl.col("timestamp")).dt.total_seconds() / 3600.0
     w = (pl.lit(0.5) ** (age_h / half_life_h)) if half_life_h else pl.lit(1.0)
-    ranked = df.with_columns(w.alias("_w")).sort([*KEY, "value"]).with_columns(
-        (pl.col("_w").cum_sum().over(KEY) / pl.col("_w").sum().over(KEY)).alias("_cw"))
+    # sorted and windowed by the keys' physical codes (u32 for categoricals): the same groups, and
+    # several times faster than comparing strings over millions of rows
+    phys = [f"_k{i}" for i in range(len(KEY))]
+    ranked = df.with_columns(w.alias("_w"), *[pl.col(k).to_physical().alias(p) for k, p in zip(KEY, phys)]).sort(
+        [*phys, "value"]).with_columns((pl.col("_w").cum_sum().over(phys) / pl.col("_w").sum().over(phys)).alias("_cw"))
     return ranked.group_by(KEY).agg(
         *[(pl.col("value").filter(pl.col("_cw") >= q - 1e-12).first() if q < 1 else pl.col("value").max())
           .alias(prefix + _qcol(q)) for q in LEVELS])

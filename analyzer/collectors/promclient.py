@@ -15,6 +15,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ log = logging.getLogger("kubetune.prometheus")
 ENV_TOKEN = "KUBETUNE_PROMETHEUS_TOKEN"
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses range queries with more ("exceeded maximum resolution")
 DEFAULT_POINTS = 4_032  # the automatic step aims at about this many points per series (14 d at 5 min)
-DEFAULT_POINTS_PER_REQUEST = 10_000_000  # larger answers are split by time window (client memory)
+DEFAULT_POINTS_PER_REQUEST = 5_000_000  # larger answers are split by time window: with `parallel` answers
+# decoded at once, this bounds the client's peak memory (an answer is ~25 bytes a point, decoding copies it twice)
 
 Progress = Callable[[str], None]
 
@@ -75,6 +77,7 @@ class PrometheusConfig:
     max_points_per_request: int = DEFAULT_POINTS_PER_REQUEST
     compress: bool | None = None  # gzip; default: off on loopback (it costs more than it saves), on elsewhere
     server_aggregation: bool | None = None  # max by on the server; default: only when targets duplicate series
+    parallel: int = 3  # queries in flight: the client decodes one answer while Prometheus computes the next
 
     def __post_init__(self) -> None:
         parts = urlsplit(str(self.url or "").strip())
@@ -88,6 +91,8 @@ class PrometheusConfig:
             raise InputError("the Prometheus timeout must be a positive number of seconds.")
         if self.retries < 0:
             raise InputError("the number of Prometheus retries cannot be negative.")
+        if not 1 <= self.parallel <= 16:
+            raise InputError("the number of parallel Prometheus queries must be between 1 and 16.")
         if (self.username is None) != (self.password is None):
             raise InputError("basic auth needs both a username and a password.")
         if self.cluster_label is not None:
@@ -161,6 +166,21 @@ class _Split(Exception):
         self.timeout = timeout
 
 
+class TooLarge(KubetuneError):
+    """The server refused a range query for its size even on the smallest time window we send.
+
+    The message names the query and how to narrow it; the collector may still split it by
+    namespace before giving up (``what``, ``reason`` let it rebuild the sentence)."""
+
+    def __init__(self, where: str, what: str, reason: str, windows: int):
+        self.what, self.reason = what, reason
+        split = f" even split into {windows} time windows" if windows > 1 else ""
+        super().__init__(
+            f"Prometheus at {where} refused the {what} query as too large ({_clip(reason, 120)}){split}; narrow it "
+            "with `kubetune collect --namespace NS`, a shorter --history or a coarser --step (or raise the server's "
+            "--query.max-samples).")
+
+
 @dataclass
 class RequestLog:
     """What the client asked: one entry per HTTP request sent (retries included)."""
@@ -205,6 +225,7 @@ class PrometheusClient:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session = session
         self.auth = auth
+        self._slots = threading.BoundedSemaphore(config.parallel)  # bounds the requests in flight across threads
 
     def close(self) -> None:
         self.session.close()
@@ -227,12 +248,15 @@ class PrometheusClient:
                 time.sleep(delay)
             t0 = time.perf_counter()
             try:
-                if sum(len(str(v)) for v in params.values()) > 4000 and path != "/api/v1/series":  # long selectors: a form body, not the URL
-                    resp = self.session.post(self.base + path, data=params, auth=self.auth, timeout=self.config.timeout)
-                else:
-                    resp = self.session.get(self.base + path, params=params, auth=self.auth,
-                                            timeout=self.config.timeout)
-                body = resp.content
+                with self._slots:
+                    t0 = time.perf_counter()
+                    if sum(len(str(v)) for v in params.values()) > 4000 and path != "/api/v1/series":  # long selectors: a form body, not the URL
+                        resp = self.session.post(self.base + path, data=params, auth=self.auth,
+                                                 timeout=self.config.timeout)
+                    else:
+                        resp = self.session.get(self.base + path, params=params, auth=self.auth,
+                                                timeout=self.config.timeout)
+                    body = resp.content
             except requests.exceptions.SSLError:
                 self._record(what, path, t0, 0, 0)
                 raise InputError(
@@ -357,7 +381,10 @@ class PrometheusClient:
 
     def instant(self, query: str, at: float, what: str) -> tuple[list[dict[str, str]], np.ndarray]:
         self._say(f"querying {what}")
-        body = self.get("/api/v1/query", {"query": query, "time": _ts(at)}, what)
+        try:
+            body = self.get("/api/v1/query", {"query": query, "time": _ts(at)}, what, splittable=True)
+        except _Split as exc:
+            raise TooLarge(self.where, what, str(exc), 1) from None
         try:
             return decode_vector(body)
         except ResponseError as exc:
@@ -378,9 +405,11 @@ class PrometheusClient:
         self._say(f"querying {what} ({_iso_short(start)} to {_iso_short(end)}, step {step:g} s)")
         params = {"query": query, "start": _ts(start), "end": _ts(end), "step": f"{step:g}"}
         try:
-            body = self.get("/api/v1/query_range", params, what, splittable=depth < 5 and end > start,
+            body = self.get("/api/v1/query_range", params, what, splittable=True,
                             split_on_timeout=depth < 2 and end > start)
         except _Split as exc:
+            if exc.timeout is False and (depth >= 5 or end <= start):
+                raise TooLarge(self.where, what, str(exc), 2 ** depth) from None
             log.info("the %s query was %s; splitting its time window", what,
                      "too slow for the server" if exc.timeout else "too large for the server")
             out: list[Matrix] = []

@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +44,7 @@ from analyzer.collectors.promclient import (
     Progress,
     PrometheusClient,
     PrometheusConfig,
+    TooLarge,
     _iso_short,
 )
 from analyzer.collectors.promframes import (
@@ -173,15 +176,25 @@ class _Collection(SnapshotTables):
         log.info("window %s..%s, step %g s, scrape interval %g s, engine %s", _iso_short(self.t_start),
                  _iso_short(self.t_end), self.step, self.scrape, self.engine)
 
-        pods = self._owners()
-        owners = pods.select("namespace", "pod", "workload_kind", "workload")
-        inventory = self._inventory()
-        plan = self._usage_plan()
-        cpu, cpu_spans = self._range_usage(
-            q.cpu_usage(self.scope, self.step, self.scrape, self.engine, aggregate=plan["cpu"][0]), "cpu",
-            "CPU usage", plan["cpu"][1], owners)
-        memory, memory_spans = self._range_usage(q.memory_usage(self.scope, self.step, aggregate=plan["memory"][0]),
-                                                 "memory", "memory usage", plan["memory"][1], owners)
+        # Independent queries overlap (the client bounds the requests in flight to config.parallel):
+        # the client decodes and frames one answer while Prometheus computes the next.
+        with ThreadPoolExecutor(max_workers=self.config.parallel, thread_name_prefix="kubetune-prom") as pool:
+            pods_f, plan_f = pool.submit(self._owners), pool.submit(self._usage_plan)
+            inventory_f = pool.submit(self._inventory)
+            throttling_f = pool.submit(self._throttling)
+            # Results are taken in the sequential order, so the first failure reported is always the same one.
+            pods, inventory, plan = pods_f.result(), inventory_f.result(), plan_f.result()
+            owners = pods.select("namespace", "pod", "workload_kind", "workload")
+            cpu_f = pool.submit(self._range_usage, lambda s: q.cpu_usage(s, self.step, self.scrape, self.engine,
+                                                                         aggregate=plan["cpu"][0]),
+                                "cpu", "CPU usage", plan["cpu"][1], owners)
+            memory_f = pool.submit(self._range_usage, lambda s: q.memory_usage(s, self.step,
+                                                                               aggregate=plan["memory"][0]),
+                                   "memory", "memory usage", plan["memory"][1], owners)
+            gpu_f = pool.submit(self._gpu, inventory, owners)
+            (cpu, cpu_spans), (memory, memory_spans) = cpu_f.result(), memory_f.result()
+            gpu, gpu_memory, devices = gpu_f.result()
+            throttling = throttling_f.result()
         if cpu.height == 0 and memory.height == 0:
             raise InputError(
                 f"Prometheus at {c.where} has no container CPU or memory samples between "
@@ -189,12 +202,10 @@ class _Collection(SnapshotTables):
                 + (f" for namespaces {', '.join(self.scope.namespaces)}" if self.scope.namespaces else "")
                 + (f" with {self.config.cluster_label}" if self.config.cluster_label else "") + "."
             )
-        gpu, gpu_memory, devices = self._gpu(inventory, owners)
         usage, dropped = clean_usage(pl.concat([cpu, memory, gpu, gpu_memory], how="vertical"))
         self.notes.warnings.extend(dropped)
         del cpu, memory
         spans = pl.concat([cpu_spans, memory_spans], how="vertical")
-        throttling = self._throttling()
         containers = self._containers(inventory, pods, spans, throttling)
         workloads, namespaces_frame = self._workloads(containers)
         nodes = self._nodes(containers, devices)
@@ -206,8 +217,8 @@ class _Collection(SnapshotTables):
             end=to_datetime(self.t_end),
             step_seconds=int(round(self.step)),
             source=f"prometheus {c.where}" + (f" ({self.config.cluster_label})" if self.config.cluster_label else ""),
-            absent=self.notes.absent,
-            warnings=self.notes.warnings,
+            absent=sorted(self.notes.absent),  # sorted: queries overlap, so the order they were noted varies
+            warnings=sorted(self.notes.warnings),
         )
         log.info("collected %d usage rows, %d containers in %d HTTP requests", usage.height, containers.height,
                  len(c.log))
@@ -352,6 +363,7 @@ class _Collection(SnapshotTables):
         server the per-step aggregation, which costs it more than the query itself.
         """
         series = self.client.series(q.usage_series(self.scope), self.t_start - self.step, self.t_end, "series index")
+        self.usage_namespaces = sorted({lab["namespace"] for lab in series if lab.get("namespace")})
         plan = {}
         for resource, metric in (("cpu", q.CPU), ("memory", q.MEMORY)):
             key_targets: dict[tuple, set] = {}
@@ -372,8 +384,29 @@ class _Collection(SnapshotTables):
                      len(key_targets), duplicated, "max by on the server" if aggregate else "raw series")
         return plan
 
-    def _range_usage(self, query: str | None, resource: str, what: str, hint: int, owners: pl.DataFrame, *,
-                     dcgm: bool = False,
+    def _fetch(self, make: Callable[[q.Scope], str | None], what: str, hint: int,
+               namespaces: list[str] | None = None) -> list:
+        """A range query over the window; refused as too large even in the smallest time windows,
+        it is split by namespace (halves, recursively) before the refusal reaches the user."""
+        scope = self.scope if namespaces is None else q.Scope(self.scope.cluster_label, tuple(namespaces),
+                                                               self.scope.pods)
+        query = make(scope)
+        if not query:
+            return []
+        try:
+            return self.client.range(query, self.t_start, self.t_end, self.step, what, series_hint=hint)
+        except TooLarge:
+            names = namespaces if namespaces is not None else getattr(self, "usage_namespaces", [])
+            if len(names) < 2:
+                raise
+            half = len(names) // 2
+            log.info("the %s query is too large even by time window; splitting it by namespace (%d + %d)", what,
+                     half, len(names) - half)
+            return (self._fetch(make, what, max(hint // 2, 1), names[:half])
+                    + self._fetch(make, what, max(hint // 2, 1), names[half:]))
+
+    def _range_usage(self, make: Callable[[q.Scope], str | None], resource: str, what: str, hint: int,
+                     owners: pl.DataFrame, *, dcgm: bool = False,
                      scale: float = 1.0) -> tuple[pl.DataFrame, pl.DataFrame]:
         """A range query straight into ``usage`` rows, plus each container's first and last sample time.
 
@@ -381,7 +414,7 @@ class _Collection(SnapshotTables):
         are gathered by series index, never turned into per-sample Python objects.
         """
         parts, spans = [], []
-        shards = self.client.range(query, self.t_start, self.t_end, self.step, what, series_hint=hint) if query else []
+        shards = self._fetch(make, what, hint)
         dropped = 0
         for m in shards:
             if not m.labels:
@@ -446,10 +479,10 @@ class _Collection(SnapshotTables):
                 self.notes.missing("gpu_memory", None)
             return empty, empty, devices
         hint = max(inventory.filter(pl.col("resource").fill_null("").str.starts_with("nvidia")).height, 1)
-        gpu, _ = self._range_usage(q.gpu_usage(self.scope, self.step, self.present), "gpu", "GPU utilization", hint,
+        gpu, _ = self._range_usage(lambda s: q.gpu_usage(s, self.step, self.present), "gpu", "GPU utilization", hint,
                                    owners, dcgm=True)
         if self._has("dcgm_memory"):
-            gpu_memory, _ = self._range_usage(q.gpu_memory_usage(self.scope, self.step), "gpu_memory", "GPU memory",
+            gpu_memory, _ = self._range_usage(lambda s: q.gpu_memory_usage(s, self.step), "gpu_memory", "GPU memory",
                                               hint, owners, dcgm=True, scale=float(MIB))
         else:
             self.notes.missing("gpu_memory", "DCGM_FI_DEV_FB_USED is missing: GPU memory usage is absent.")

@@ -37,7 +37,7 @@ the file and line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -79,12 +79,28 @@ def load_pricing(user_file: str | Path | None = None, catalog_dir: str | Path | 
     return book
 
 
+_CATALOGS: dict[tuple, PriceBook] = {}
+
+
 def load_catalog(directory: str | Path | None = None) -> PriceBook:
-    """Read every ``*.yaml`` in the catalog directory (``data/pricing/`` by default)."""
+    """Read every ``*.yaml`` in the catalog directory (``data/pricing/`` by default).
+
+    Parsed once per process while the files are unchanged (the round-trip YAML parser, kept for
+    line numbers in errors, takes about a second; rates, spot and cost each ask for the catalog)."""
     root = Path(directory) if directory is not None else pricing_dir()
     files = sorted(root.glob("*.yaml")) if root.is_dir() else []
     if not files:
         raise InputError(f"no pricing catalog found in {root} (expected data/pricing/*.yaml).")
+    key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if key not in _CATALOGS:
+        _CATALOGS.clear()
+        _CATALOGS[key] = _read_catalog(root, files)
+    book = _CATALOGS[key]
+    return replace(book, fallback=dict(book.fallback), spot_discounts=dict(book.spot_discounts),
+                   discounts=dict(book.discounts), files=list(book.files))
+
+
+def _read_catalog(root: Path, files: list[Path]) -> PriceBook:
     parsed = [parse_pricing_file(f, origin="catalog") for f in files]
     fallback: dict[str, Rates] = {}
     spot: dict[str, SpotDiscount] = {}
