@@ -182,15 +182,20 @@ def test_recommendations_filters_total_and_zip(app, sample_recs, tmp_path):
     button = at.download_button(key="rec_download")
     archive = zipfile.ZipFile(io.BytesIO(RecordingManager.download(button)))
     names = set(archive.namelist())
-    kust = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
-    listed = {p["path"] for p in kust["patches"]}
-    assert {f"kubetune-patches/{n}" for n in listed} | {"kubetune-patches/kustomization.yaml",
-                                                        "kubetune-patches/recommendations.json",
-                                                        "kubetune-patches/.kubetune"} == names  # #15's output marker
+    top = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
+    assert top["kind"] == "Component"  # the CLI's component layout: one Component per namespace under it
+    listed = set()
+    for component in top["components"]:
+        comp = yamlio.load(archive.read(f"kubetune-patches/{component}/kustomization.yaml"))
+        listed |= {f"{component}/{p['path']}" for p in comp["patches"]}
+    layout = {f"kubetune-patches/{c}/kustomization.yaml" for c in top["components"]}
+    assert {f"kubetune-patches/{n}" for n in listed} | layout | {"kubetune-patches/kustomization.yaml",
+                                                                 "kubetune-patches/recommendations.json",
+                                                                 "kubetune-patches/.kubetune"} == names  # #15's marker
     targets = {(p["metadata"]["namespace"], p["kind"], p["metadata"]["name"])
                for p in (yamlio.load(archive.read(f"kubetune-patches/{n}")) for n in listed)}
     assert targets == set(zip(ticked["namespace"], ticked["workload_kind"], ticked["workload"], strict=True))
-    records = json.loads(archive.read("kubetune-patches/recommendations.json"))["recommendations"]
+    records = json.loads(archive.read("kubetune-patches/recommendations.json"))["items"]
     assert sorted((r["workload"], r["container"], r["resource"]) for r in records) == sorted(
         zip(ticked["workload"], ticked["container"], ticked["resource"], strict=True))
     # Byte-for-byte what `kubetune recommend --patches` writes for the same records.

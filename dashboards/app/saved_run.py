@@ -99,7 +99,12 @@ def record_from_dict(d: dict[str, Any]) -> Recommendation:
 
 
 def recommendations_from_json(doc: Any, source: Path) -> RecommendationSet:
-    """``patches/recommendations.json`` (an object with ``recommendations``, or a bare list) -> a set."""
+    """``patches/recommendations.json`` -> a set: the versioned envelope (records in ``items``, skips and
+    cluster notes in ``summary``), or the older object with ``recommendations`` or a bare list."""
+    if isinstance(doc, dict) and "items" in doc:
+        summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
+        doc = {"recommendations": doc["items"], "skipped": summary.get("skipped"), "notes": doc.get("notes"),
+               "cluster_notes": summary.get("cluster_notes")}
     rows = doc.get("recommendations", []) if isinstance(doc, dict) else doc if isinstance(doc, list) else None
     if rows is None:
         raise InputError(f"{source} holds no `recommendations` list.")

@@ -81,7 +81,10 @@ def detail(res: Results, row: dict) -> None:
             st.json(r.to_dict()["evidence"], expanded=False)
     files = patch_files(selected_set(res.recommendations, rids))
     for fname, content in files.items():
-        if fname.endswith(".yaml") and "/" not in fname and fname != "kustomization.yaml":
+        # the workload's patch (namespaces/NS/KIND--NAME.yaml in the component layout), not the
+        # kustomization files or cluster/ extras
+        if fname.endswith(".yaml") and fname.rsplit("/", 1)[-1] != "kustomization.yaml" \
+                and not fname.startswith("cluster/"):
             st.code(content.decode(), language="yaml")
 
 
