@@ -32,6 +32,9 @@ def _writer() -> YAML:
     y.default_flow_style = False
     y.sort_base_mapping_type_on_output = False  # keep the objects' key order
     y.width = 4096  # long strings stay on one line (comments and reasons are read by people)
+    # non-ASCII as escapes in double quotes: ruamel writes a NEL or LINE SEPARATOR inside a name as a
+    # raw line break, which YAML 1.1 readers (PyYAML, older kustomize) read back as a space
+    y.allow_unicode = False
     return y
 
 

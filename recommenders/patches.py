@@ -149,6 +149,7 @@ def workload_patch(kind: str, namespace: str, name: str, fragment: dict[str, Any
 
 _PLAIN = re.compile(r"[a-z0-9](?:[a-z0-9.]|-(?!-))*(?<!-)")
 _KINDS = {*API_VERSION, "ConfigMap"}
+_LOWER_KINDS = {k.lower() for k in _KINDS}
 MAX_NAME = 120  # well under the 255 bytes a file name may have, with room for ".yaml"
 
 
@@ -159,7 +160,9 @@ def _slug(*parts: str) -> str:
     occurs in a plain name, so the two never meet)."""
     parts = tuple(str(p) for p in parts)
     readable = "--".join(parts).lower()
-    plain = all(p in _KINDS or (not p and i == 0) or _PLAIN.fullmatch(p) for i, p in enumerate(parts))
+    # a name spelled like a lower-cased kind ("deployment") is hashed, so it never meets the kind itself
+    plain = all(p in _KINDS or (not p and i == 0) or (_PLAIN.fullmatch(p) and p not in _LOWER_KINDS)
+                for i, p in enumerate(parts))
     if plain and len(readable) <= MAX_NAME:
         return readable
     digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -254,7 +254,7 @@ def test_import_gpu_columns_and_gpus_file(tmp_path):
     assert main(["import", str(usage), "--gpus", str(tmp_path / "gpus.csv"), "--out", str(tmp_path / "snap")]) == 0
     assert main(["recommend", str(tmp_path / "snap"), "--kind", "gpu", "--min-history", "12h", "--format", "json",
                  "--out", str(tmp_path / "r.json"), "--gpu-sharing", "time-slicing"]) == 0
-    out = yamlio.load((tmp_path / "r.json").read_text())
+    out = yamlio.load((tmp_path / "r.json").read_text())["items"]  # the versioned envelope
     assert out[0]["resource"] == "nvidia.com/gpu.shared"
 
 

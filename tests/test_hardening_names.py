@@ -16,12 +16,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rich.console import Console
 
 from analyzer.sanity import clean_names, control_rows, unusual_names
 from analyzer.snapshot import Snapshot
 from analyzer.untrusted import csv_safe, terminal, visible
-from kubetune.output import Format, emit
+from kubetune.tables import render
 from recommenders.patches import MAX_NAME, _slug, workload_patch, write_patches
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Target
 from tests.support.cli_helpers import run_cli
@@ -90,10 +89,10 @@ def test_any_names_give_exactly_the_intended_patches(tmp_path_factory, names):
     out = tmp_path_factory.mktemp("p") / "patches"
     recs = [_rec(ns, wl, c, reason=f"{ns} {wl} {c}") for ns, wl, c in names]
     written = write_patches(RecommendationSet(recs), out)
-    assert len(written.files) == len(names) == len({f.name for f in written.files})
+    assert len(written.files) == len(names) == len(set(written.files))
     built = {}
     for f in written.files:
-        assert len(f.name.encode()) <= MAX_NAME + 5
+        assert len(f.name.encode()) <= MAX_NAME + 5 and len(f.parent.name.encode()) <= MAX_NAME
         text = f.read_text(encoding="utf-8")
         header, _, body = text.partition("\napiVersion: ")
         assert all(line.startswith("# ") and not any(ch in line for ch in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -104,8 +103,10 @@ def test_any_names_give_exactly_the_intended_patches(tmp_path_factory, names):
     assert {(ns, wl) for ns, wl, _ in names} == set(built)
     for ns, wl, c in names:
         assert built[(ns, wl)] == workload_patch("Deployment", ns, wl, _rec(ns, wl, c).pod_spec_patch)
-    kust = yaml.safe_load((out / "kustomization.yaml").read_text(encoding="utf-8"))
-    assert sorted(p["path"] for p in kust["patches"]) == sorted(f.name for f in written.files)
+    top = yaml.safe_load((out / "kustomization.yaml").read_text(encoding="utf-8"))  # the component layout
+    listed = [out / c / p["path"] for c in top["components"]
+              for p in yaml.safe_load((out / c / "kustomization.yaml").read_text(encoding="utf-8"))["patches"]]
+    assert sorted(listed) == sorted(written.files)
 
 
 # -- 11. Injective, bounded patch file names ----------------------------------------------------
@@ -115,11 +116,12 @@ def test_patch_file_names_are_injective_and_bounded(tmp_path):
     recs = [_rec("a--deployment--b", "c", "app"), _rec("a", "b--deployment--c", "app"),
             _rec("shop", "w" * 253, "app"), _rec("shop", "web", "app")]
     written = write_patches(RecommendationSet(recs), tmp_path / "p")
-    names = [f.name for f in written.files]
+    names = [f.relative_to(tmp_path / "p").as_posix() for f in written.files]
     assert len(names) == len(set(names)) == 4
-    assert all(len(n) <= MAX_NAME + 5 for n in names)
-    assert "shop--deployment--web.yaml" in names  # plain Kubernetes names stay readable
-    assert sorted(p.name for p in (tmp_path / "p").glob("*.yaml") if p.name != "kustomization.yaml") == sorted(names)
+    assert all(len(part) <= MAX_NAME + 5 for n in names for part in n.split("/"))
+    assert "namespaces/shop/deployment--web.yaml" in names  # plain Kubernetes names stay readable
+    assert sorted(p.relative_to(tmp_path / "p").as_posix() for p in (tmp_path / "p").rglob("*.yaml")
+                  if p.name != "kustomization.yaml") == sorted(names)
     assert _slug("a", "Deployment", "b") != _slug("a", "deployment", "b")
     assert _slug("a", "Deployment", "b") == "a--deployment--b"
 
@@ -130,10 +132,7 @@ def test_patch_file_names_are_injective_and_bounded(tmp_path):
 def test_terminal_cells_show_markup_and_escapes_literally():
     df = pl.DataFrame({"workload": ["[/]", "[link=http://evil.example]x[/link]", "a\x1b[2Jb", "[bold]"],
                        "value": [1.0, 2.0, 3.0, 4.0]})
-    buf = io.StringIO()
-    emit(df, Format.table, title="[/] title", console=Console(file=buf, width=200, force_terminal=True,
-                                                              color_system="truecolor"))
-    text = buf.getvalue()
+    text = render(df, title="[/] title", width=200)
     assert "\x1b[2J" not in text and "\\x1b[2J" in text
     assert "[/]" in text and "[link=http://evil.example]x[/link]" in text and "[bold]" in text
     assert "\x1b]8;" not in text  # no terminal hyperlink

@@ -274,7 +274,7 @@ def test_full_and_read_only_disks_are_one_sentence(tmp_path, mode):
     remount = f"mount -o remount,ro {mnt} && " if mode == "read-only" else ""
     script = (f"mount -t tmpfs -o size=64k tmpfs {mnt} && {remount}"
               f"{sys.executable} -m kubetune simulate --workloads 5 --days 2 --out {mnt}/snap; echo rc=$? >&2; "
-              f"{sys.executable} -m kubetune forecast -f csv --out {mnt}/f.csv; echo rc=$? >&2; ls -A {mnt}")
+              f"{sys.executable} -m kubetune forecast --hourly -f csv --out {mnt}/f.csv; echo rc=$? >&2; ls -A {mnt}")
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "COLUMNS": "200"})
     lines = proc.stderr.strip().splitlines()

@@ -196,13 +196,13 @@ def test_cli_recommend_burstable_records_policy_and_node_check(tmp_path):
                   "--patches", tmp_path / "out")
     assert res.code == 0, res.err
     assert "Node check:" in res.err
-    mem = [r for r in json.loads(res.out) if r["resource"] == "memory"]
+    mem = [r for r in json.loads(res.out)["items"] if r["resource"] == "memory"]
     assert mem and {r["evidence"]["policy"] for r in mem} <= {"burstable", "guaranteed"}
     assert any(r["evidence"]["policy"] == "burstable" for r in mem)
     for r in mem:
         assert r["proposed_request"] <= r["proposed_limit"]
         assert r["proposed_limit"] >= r["evidence"]["observed"]["peak"]
-    text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.yaml"))
+    text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*.yaml"))
     assert "memory policy: burstable, quantile p" in text
     assert_clean_error(run_cli("recommend", "--node-size", "lots"), 2, "--node-size must be MEMORY/CPU")
     assert_clean_error(run_cli("recommend", "--memory-overcommit", "0.7"), 2, "--memory-overcommit must be")
