@@ -104,10 +104,11 @@ def test_click_through_every_page(tmp_path):
             assert time.monotonic() < deadline, "the zip was not downloaded"
             time.sleep(0.1)
         archive = zipfile.ZipFile(io.BytesIO(target.read_bytes()))
-        kust = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))
-        assert kust["patches"] and all(f"kubetune-patches/{p['path']}" in archive.namelist() for p in kust["patches"])
-        kinds = {r["kind"] for r in yamlio.load(archive.read("kubetune-patches/recommendations.json"))[
-            "recommendations"]}
+        top = yamlio.load(archive.read("kubetune-patches/kustomization.yaml"))  # components, one per namespace
+        listed = [f"kubetune-patches/{c}/{p['path']}" for c in top["components"]
+                  for p in yamlio.load(archive.read(f"kubetune-patches/{c}/kustomization.yaml"))["patches"]]
+        assert listed and all(p in archive.namelist() for p in listed)
+        kinds = {r["kind"] for r in yamlio.load(archive.read("kubetune-patches/recommendations.json"))["items"]}
         assert kinds == {"rightsize"}
 
         open_page(d, "Forecast quality")
