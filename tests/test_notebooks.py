@@ -74,7 +74,10 @@ def test_runs_top_to_bottom(path, monkeypatch):
         nbformat.write(nb, Path(os.environ["NOTEBOOK_OUT"]) / path.name)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2, f"{path.name} drew fewer than two plots"
+    # the bundled sample draws at least one figure in every notebook; the real-trace sections add more
+    wanted = 2 if (REAL / "README.md").is_file() else 1
+    drawn = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert drawn >= wanted, f"{path.name} drew {drawn} plot(s), expected at least {wanted}"
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     if (REAL / "README.md").is_file():
         assert "Skipped:" not in text, f"{path.name} skipped its real-trace cells although {REAL} is present"
