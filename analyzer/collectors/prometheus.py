@@ -49,12 +49,9 @@ from analyzer.collectors.promclient import (
 )
 from analyzer.collectors.promframes import (
     DEVICE_SCHEMA,
-    USAGE_COLUMNS,
-    dcgm_labels,
     devices_frame,
     empty_frame,
     epoch_expr,
-    epoch_series,
     labels_frame,
     tagged,
     to_datetime,
@@ -62,9 +59,10 @@ from analyzer.collectors.promframes import (
     usage_empty,
 )
 from analyzer.collectors.promtables import SnapshotTables
+from analyzer.collectors.promusage import usage_rows
 from analyzer.errors import InputError
 from analyzer.sanity import clean_usage
-from analyzer.schema import RESOURCE, TIMESTAMP
+from analyzer.schema import TIMESTAMP
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import MIB, parse_duration
 
@@ -413,57 +411,9 @@ class _Collection(SnapshotTables):
         Samples stay in NumPy/Polars columns: the per-series labels (a small frame, categorical)
         are gathered by series index, never turned into per-sample Python objects.
         """
-        parts, spans = [], []
-        shards = self._fetch(make, what, hint)
-        dropped = 0
-        for m in shards:
-            if not m.labels:
-                continue
-            lab = dcgm_labels(m.labels) if dcgm else labels_frame(m.labels, ["namespace", "pod", "container"])
-            lab = lab.with_row_index("series").join(owners, on=["namespace", "pod"], how="left",
-                                                    maintain_order="left")
-            lab = lab.with_columns(pl.col("workload_kind").fill_null("Pod"), pl.coalesce("workload", "pod").alias("workload"))
-            valid = lab.select(pl.col("pod").is_not_null() & pl.col("namespace").is_not_null()
-                               & pl.col("container").is_not_null()).to_series()
-            samples = m.samples
-            keep = samples.get_column("v").is_finite() & valid.gather(samples.get_column("series"))
-            if not keep.all():
-                dropped += samples.height - int(keep.sum())
-                samples = samples.filter(keep)
-            idx = samples.get_column("series")
-            cat = lab.select(pl.col("namespace", "workload_kind", "workload", "pod", "container").cast(pl.Categorical),
-                             (pl.col("device") if dcgm else pl.lit(None, pl.String)).cast(pl.Categorical).alias("device"))
-            part = pl.DataFrame({
-                "timestamp": epoch_series(samples.get_column("t")),
-                **{c: cat.get_column(c).gather(idx) for c in ("namespace", "workload_kind", "workload", "pod",
-                                                              "container")},
-                "resource": pl.Series("resource", [resource], dtype=RESOURCE).gather(np.zeros(samples.height, np.uint32)),
-                "device": cat.get_column("device").gather(idx),
-                "value": samples.get_column("v") * scale if scale != 1.0 else samples.get_column("v"),
-            })
-            twins = None if dcgm else lab.select(pl.struct("namespace", "pod", "container").is_duplicated()).to_series()
-            if twins is not None and twins.any():
-                # Raw series with the same container (a restarted container's old and new cgroup, a
-                # stray duplicate target): one value per time, the highest. Only their rows are grouped.
-                mask = twins.gather(idx)
-                key = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "device"]
-                part = pl.concat([part.filter(~mask), part.filter(mask).group_by(key).agg(pl.col("value").max())
-                                  .select(USAGE_COLUMNS)], how="vertical")
-            parts.append(part)
-            spans.append(samples.group_by("series").agg(pl.col("t").min().alias("first"), pl.col("t").max().alias("last"))
-                         .join(lab.select(pl.col("series").cast(pl.UInt32), "namespace", "pod", "container",
-                                          *(["device", "node"] if dcgm else [])), on="series").drop("series"))
-            del m, samples, idx
+        usage, span, dropped = usage_rows(self._fetch(make, what, hint), resource, owners, dcgm=dcgm, scale=scale)
         if dropped:
             self.notes.warnings.append(f"dropped {dropped} {what} samples that were NaN/Inf or had no pod label.")
-        usage = pl.concat(parts, how="vertical") if parts else usage_empty()
-        span = pl.concat(spans, how="vertical_relaxed") if spans else pl.DataFrame(
-            schema={"namespace": pl.String, "pod": pl.String, "container": pl.String, "first": pl.Float64,
-                    "last": pl.Float64})
-        if dcgm and usage.height:
-            # Hostname/hostname renames or GPU_UTIL and GR_ENGINE for one device: one value per time.
-            usage = usage.group_by(["timestamp", "namespace", "workload_kind", "workload", "pod", "container",
-                                    "resource", "device"]).agg(pl.col("value").max()).select(USAGE_COLUMNS)
         return usage, span
 
     def _gpu(self, inventory: pl.DataFrame, owners: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
