@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     doc = json.loads((out / "report.json").read_text())
     sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
-    patches = sum(1 for _ in (out / "patches").glob("*.yaml"))
+    patches = sum(1 for _ in (out / "patches").rglob("*.yaml"))
     print(f"kubetune report: {took:.1f} s wall (target < 120 s), {cpu:.1f} s CPU (user+sys), peak RSS {rss:.2f} GB; "
           f"{doc['summary']['containers']:,} containers, {doc['headline']['recommendations']:,} recommendations, "
           f"{patches:,} patch files; sizes {json.dumps(sizes)}")

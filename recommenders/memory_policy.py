@@ -35,13 +35,13 @@ MEM_LEVELS = (0.9, 0.95, 0.975, 0.99, 0.995, 0.998, 0.999, 1.0)
 BURSTABLE_MIN_HOURS = 72.0
 
 
-def memory_request_grid(u: pl.DataFrame, holdout: float = 0.3) -> pl.DataFrame:
+def memory_request_grid(u: pl.DataFrame | pl.LazyFrame, holdout: float = 0.3) -> pl.DataFrame:
     """Per container: quantiles of per-pod memory samples (the whole window: memory that was used
     once is used again, a change point does not lower it) at MEM_LEVELS, and
     how much memory use would have been above each level out of sample (fit on the first 70% of the
     container's history, summed (use - level)+ and use on the last 30%): the burstable request's
     calibration."""
-    mem = u.filter(pl.col("resource") == "memory")
+    mem = u.lazy().filter(pl.col("resource") == "memory").select(*KEY, "timestamp", "value").collect()
     t0, t1 = pl.col("timestamp").min().over(KEY), pl.col("timestamp").max().over(KEY)
     mem = mem.with_columns((pl.col("timestamp") < t0 + (t1 - t0) * (1 - holdout)).alias("_fit"))
     grid = mem.group_by(KEY).agg(

@@ -44,8 +44,8 @@ from recommenders.rates import WorkloadRates, workload_rates
 from recommenders.record import Evidence, Recommendation, RecommendationSet, Skip, Target
 from recommenders.rounding import round_cpu, round_memory
 from recommenders.sizing_stats import (  # LEVELS and calibrated_risk stay importable from here
-    CHANGE_KINDS, HOLDOUT, HORIZON_DAYS, KEY, LEVELS, WORKLOAD, _cpu_stats, _memory_stats, _qcol, _str_keys,
-    _windowed, calibrated_risk, choose_levels,
+    CHANGE_KINDS, HOLDOUT, HORIZON_DAYS, KEY, LEVELS, WORKLOAD, _cpu_stats, _memory_calibrate, _memory_per_container,
+    _qcol, _str_keys, _windowed, calibrated_risk, choose_levels, workload_parts,
 )
 
 def current_resources(snapshot: Snapshot) -> pl.DataFrame:
@@ -131,9 +131,11 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, seri
     step_h = snapshot.manifest.step_seconds / 3600.0
     # the big frame keeps its categorical keys (strings for 40 M rows cost GBs); only the per-container
     # aggregates are turned into strings
-    usage = snapshot.usage.select("timestamp", *KEY, "pod", "resource", "value").filter(
+    # lazy: each statistic's query reads the few columns it needs; no filtered copy of the usage frame
+    usage = snapshot.usage.lazy().select("timestamp", *KEY, "pod", "resource", "value").filter(
         pl.col("resource").is_in(["cpu", "memory"]) & pl.col("value").is_finite() & (pl.col("value") >= 0))
-    if usage.is_empty():
+    rows = usage.select(pl.len()).collect().item()
+    if not rows:
         return pl.DataFrame()
     if not (policy.use_drift or policy.use_forecast):
         series = None
@@ -147,8 +149,9 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, seri
         schema={**{k: pl.String for k in KEY}, "resource": pl.String, "since": pl.Datetime("us", "UTC"),
                 "drift_kind": pl.String, "recent_change": pl.Boolean, "trend_growth": pl.Float64})
     u = _windowed(usage, changes)
-
-    cpu = _cpu_stats(u, step_h, policy.half_life_hours)
+    # per-container statistics part by part (bounded memory), pooled calibration over all of them
+    parts = workload_parts(u, rows)
+    cpu = pl.concat([_cpu_stats(part, step_h, policy.half_life_hours) for part in parts], how="vertical_relaxed")
     risk_by_level = calibrated_risk(cpu, policy.own_risk_weight)
     rows = np.arange(cpu.height)
     grid = cpu.select([_qcol(q) for q in LEVELS]).to_numpy().astype(float) if cpu.height else np.zeros((0, len(LEVELS)))
@@ -165,8 +168,10 @@ def sizing_table(snapshot: Snapshot, policy: RightsizePolicy | None = None, seri
              *[pl.col(f"raw{_qcol(q)}").alias(f"cpu_p{round(q * 1000) / 10:g}") for q in (0.5, 0.95, 0.99)],
              pl.col(_qcol(1.0)).alias("cpu_peak"))
 
-    mem = _memory_stats(u, policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
-    mem_grid = memory_request_grid(u, HOLDOUT) if policy.memory_policy == "burstable" else None
+    mem = _memory_calibrate(pl.concat([_memory_per_container(part) for part in parts], how="vertical_relaxed"),
+                            policy.memory_risk, step_h, policy.memory_margin, float(policy.memory_headroom))
+    mem_grid = pl.concat([memory_request_grid(part, HOLDOUT) for part in parts], how="vertical_relaxed") \
+        if policy.memory_policy == "burstable" else None
     trend = changes.pivot(on="resource", index=KEY, values="trend_growth", aggregate_function="max") if changes.height else None
     table = current_resources(snapshot).join(cpu, on=KEY, how="full", coalesce=True).join(mem, on=KEY, how="full", coalesce=True)
     for r in ("cpu", "memory"):

@@ -31,22 +31,51 @@ def _qcol(q: float) -> str:
 
 # -- inputs ---------------------------------------------------------------------------------------
 
-def _windowed(usage: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
-    """Usage joined with its series' change point; ``use`` marks the samples after it."""
+def _windowed(usage: pl.DataFrame | pl.LazyFrame, changes: pl.DataFrame) -> pl.LazyFrame:
+    """Usage (lazily) with its series' change point; ``use`` marks the samples after it.
+
+    Without change points (drift is opt-in) no join is made: ``use`` is a constant, and nothing is
+    copied until each statistic's query runs (a join would materialise the whole usage frame again).
+    """
+    lazy = usage.lazy()
+    if changes.is_empty():
+        return lazy.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("since"),
+                                 pl.lit(False).alias("_recent_change"), pl.lit(True).alias("use"))
+    schema = lazy.collect_schema()
     ch = changes.select(*KEY, "resource", "since", "recent_change").with_columns(
-        *[pl.col(k).cast(usage.schema[k]) for k in (*KEY, "resource")])
-    u = usage.join(ch, on=[*KEY, "resource"], how="left")
+        *[pl.col(k).cast(schema[k]) for k in (*KEY, "resource")])
+    u = lazy.join(ch.lazy(), on=[*KEY, "resource"], how="left")
     return u.with_columns(
         pl.col("recent_change").fill_null(False).alias("_recent_change"),
         (pl.col("since").is_null() | (pl.col("timestamp") >= pl.col("since"))).alias("use"),
     )
 
 
+
+PART_ROWS = 2_000_000  # usage rows per part: bounds the working set of every per-container statistic
+
+
+def workload_parts(usage: pl.LazyFrame, rows: int, part_rows: int = PART_ROWS) -> list[pl.LazyFrame]:
+    """``usage`` split by workload into parts of about ``part_rows`` rows (one part when smaller).
+
+    Every statistic here is per container until a last pooled step, so it can run part by part:
+    the group-bys, sorted lists and joins then hold one part at a time, and peak memory follows the
+    part size instead of the cluster's. Each part is a lazy filter (no copy of the usage frame).
+    """
+    n = max(1, -(-rows // max(part_rows, 1)))
+    if n == 1:
+        return [usage]
+    dtype = usage.collect_schema()["workload"]
+    code = pl.col("workload").to_physical() if isinstance(dtype, (pl.Categorical, pl.Enum)) else pl.col("workload").hash()
+    return [usage.filter(code.cast(pl.UInt64) % n == i) for i in range(n)]
+
+
 # -- CPU ------------------------------------------------------------------------------------------
 
 def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, prefix: str) -> pl.DataFrame:
     """Per container: recency-weighted quantiles of the samples at every level (weight halves every
-    ``half_life_h`` hours before ``end``; None = unweighted)."""
+    ``half_life_h`` hours before ``end``): the value where the cumulative weight first reaches the
+    level. Only for ``half_life_hours``; unweighted grids come from sorted lists (``_sorted_level``)."""
     age_h = (end - pl.col("timestamp")).dt.total_seconds() / 3600.0
     w = (pl.lit(0.5) ** (age_h / half_life_h)) if half_life_h else pl.lit(1.0)
     # sorted and windowed by the keys' physical codes (u32 for categoricals): the same groups, and
@@ -59,24 +88,87 @@ def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, pr
           .alias(prefix + _qcol(q)) for q in LEVELS])
 
 
-def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.DataFrame:
+def _sorted_level(values: pl.Expr, q: float) -> pl.Expr:
+    """The level-q value of each ascending list: the first value whose share of the samples (i/n)
+    reaches q, the maximum at q = 1, null for an empty list (``_weighted_grid`` with equal weights).
+    n x q is a multiple of 1/1000 for every level, so the 1e-6 only absorbs float rounding."""
+    if q >= 1:
+        return values.list.max()
+    n = values.list.len().cast(pl.Float64)
+    return values.list.get(((n * q - 1e-6).ceil().cast(pl.Int64) - 1).clip(lower_bound=0), null_on_oob=True)
+
+
+def exceedances(held: pl.Series, thresholds: np.ndarray) -> np.ndarray:
+    """(n, L): how many values of container i's ascending list ``held[i]`` lie strictly above each of
+    its thresholds ``thresholds[i]`` (NaN: 0). All containers in one merge: held values and thresholds
+    sorted together by (container, value, held first), so the held values at or below a threshold
+    are the ones before it in its container's run; no per-container loop, no samples x levels join."""
+    n, n_levels = thresholds.shape
+    lens = held.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = held.explode().drop_nulls().to_numpy().astype(np.float64)
+    t = thresholds.ravel()
+    seg = np.concatenate([np.repeat(np.arange(n), lens), np.repeat(np.arange(n), n_levels)])
+    kind = np.concatenate([np.zeros(flat.size, np.int8), np.ones(t.size, np.int8)])
+    order = np.lexsort((kind, np.concatenate([flat, t]), seg))
+    held_upto = np.cumsum(kind[order] == 0)
+    position = np.empty(order.size, np.int64)
+    position[order] = np.arange(order.size)
+    tseg = seg[flat.size:]
+    at_or_below = held_upto[position[flat.size:]] - (np.cumsum(lens) - lens)[tseg]
+    out = (lens[tseg] - at_or_below).reshape(n, n_levels)
+    out[np.isnan(thresholds)] = 0
+    return out
+
+
+def _cpu_info(ts: pl.Expr) -> list[pl.Expr]:
+    return [pl.len().alias("samples"), ts.n_unique().alias("stamps"), ts.min().alias("cpu_start"),
+            ts.max().alias("cpu_end"), pl.col("since").first().alias("cpu_since"),
+            pl.col("_recent_change").any().alias("cpu_recent_change"),
+            *[pl.col("value").quantile(q, "higher").alias(f"raw{_qcol(q)}") for q in (0.5, 0.95, 0.99)]]
+
+
+def _cpu_stats(u: pl.LazyFrame, step_h: float, half_life_h: float | None) -> pl.DataFrame:
     """Per container: the (recency-weighted) quantile grid of pooled per-pod CPU samples after the
     change point, the same grid fitted on the first 70% only and its exceedances on the last 30%,
-    hours, pods and quality."""
-    cpu = u.filter((pl.col("resource") == "cpu") & pl.col("use"))
+    hours, pods and quality.
+
+    Unweighted (the default), one group-by turns the samples into three sorted lists per container
+    (all, first 70%, last 30%; ~1 float per sample in all) and every level is read off them; the
+    samples are never sorted globally or joined with the grid, which is what bounds the memory."""
+    cpu = u.filter((pl.col("resource") == "cpu") & pl.col("use")).select(
+        *KEY, "timestamp", "value", "since", "_recent_change")
+    if half_life_h:
+        return _cpu_stats_weighted(cpu.collect(), step_h, half_life_h)
+    ts = pl.col("timestamp")
+    cut = ts.min() + (ts.max() - ts.min()) * (1 - HOLDOUT)
+    lists = cpu.group_by(KEY).agg(
+        *_cpu_info(ts),
+        pl.col("value").sort().alias("_all"),
+        pl.col("value").filter(ts < cut).sort().alias("_fit_values"),
+        pl.col("value").filter(ts >= cut).sort().alias("_held_values"),
+    ).collect()
+    stats = lists.with_columns(
+        *[_sorted_level(pl.col("_all"), q).alias(_qcol(q)) for q in LEVELS],
+        *[_sorted_level(pl.col("_fit_values"), q).alias("h" + _qcol(q)) for q in LEVELS],
+        pl.col("_held_values").list.len().alias("held_n"),
+    )
+    fitted = stats.select(["h" + _qcol(q) for q in LEVELS]).to_numpy().astype(float) if stats.height else \
+        np.zeros((0, len(LEVELS)))
+    x = exceedances(stats["_held_values"], fitted)
+    stats = stats.drop("_all", "_fit_values", "_held_values").with_columns(
+        *[pl.Series("x" + _qcol(q), x[:, i]) for i, q in enumerate(LEVELS)])
+    return _finish_cpu(stats, step_h)
+
+
+def _cpu_stats_weighted(cpu: pl.DataFrame, step_h: float, half_life_h: float) -> pl.DataFrame:
+    """``_cpu_stats`` with recency weights: weighted grids over globally sorted samples, and the
+    holdout's exceedances by a join of its samples with the fitted grid (opt-in, so its memory is
+    accepted)."""
     t0 = pl.col("timestamp").min().over(KEY)
     t1 = pl.col("timestamp").max().over(KEY)
     cpu = cpu.with_columns((t0 + (t1 - t0) * (1 - HOLDOUT)).alias("_cut"), t1.alias("_end"))
     cpu = cpu.with_columns((pl.col("timestamp") < pl.col("_cut")).alias("_fit"))
-    info = cpu.group_by(KEY).agg(
-        pl.len().alias("samples"),
-        pl.col("timestamp").n_unique().alias("stamps"),
-        pl.col("timestamp").min().alias("cpu_start"),
-        pl.col("timestamp").max().alias("cpu_end"),
-        pl.col("since").first().alias("cpu_since"),
-        pl.col("_recent_change").any().alias("cpu_recent_change"),
-        *[pl.col("value").quantile(q, "higher").alias(f"raw{_qcol(q)}") for q in (0.5, 0.95, 0.99)],
-    )
+    info = cpu.group_by(KEY).agg(*_cpu_info(pl.col("timestamp")))
     grid = _weighted_grid(cpu, pl.col("_end"), half_life_h, "").join(
         _weighted_grid(cpu.filter(pl.col("_fit")), pl.col("_cut"), half_life_h, "h"), on=KEY, how="left")
     # out-of-sample exceedance of each level fitted on the first 70%, counted on the last 30%
@@ -85,8 +177,12 @@ def _cpu_stats(u: pl.DataFrame, step_h: float, half_life_h: float | None) -> pl.
         pl.len().alias("held_n"),
         *[(pl.col("value") > pl.col("h" + _qcol(q))).sum().alias("x" + _qcol(q)) for q in LEVELS],
     )
+    return _finish_cpu(info.join(grid, on=KEY).join(exceed, on=KEY, how="left"), step_h)
+
+
+def _finish_cpu(stats: pl.DataFrame, step_h: float) -> pl.DataFrame:
     span_h = ((pl.col("cpu_end") - pl.col("cpu_start")).dt.total_seconds() / 3600.0 + step_h)
-    return _str_keys(info.join(grid, on=KEY).join(exceed, on=KEY, how="left")).with_columns(
+    return _str_keys(stats).with_columns(
         span_h.alias("cpu_hours"),
         (pl.col("samples") / pl.col("stamps")).alias("avg_pods"),
         (pl.col("stamps") * step_h / span_h).clip(upper_bound=1.0).alias("coverage"),
@@ -153,7 +249,7 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, polic
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: float = 0.0,
+def _memory_stats(u: pl.LazyFrame, memory_risk: float, step_h: float, margin: float = 0.0,
                   headroom: float = 0.0) -> pl.DataFrame:
     """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
 
@@ -163,8 +259,14 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: fl
     containers: fit on the first 70% of each container's days, see by how much the later days' max
     beat that fit's peak, in units of the fit's spread, and take the (1 - memory_risk) quantile.
     """
-    mem = u.filter(pl.col("resource") == "memory")
-    per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first())
+    return _memory_calibrate(_memory_per_container(u), memory_risk, step_h, margin, headroom)
+
+
+def _memory_per_container(u: pl.LazyFrame) -> pl.DataFrame:
+    """The per-container part of ``_memory_stats`` (peaks, daily peaks and their fit/holdout split):
+    it can run on a part of the containers at a time (``workload_parts``)."""
+    mem = u.filter(pl.col("resource") == "memory").select(*KEY, "timestamp", "value", "use")
+    per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first()).collect()
     daily = per_t.filter(pl.col("use")).group_by([*KEY, pl.col("timestamp").dt.truncate("1d").alias("day")]).agg(
         pl.col("value").max().alias("peak"), pl.len().alias("n"))
     # only days with most of their samples count for variation (a half day has a lower peak)
@@ -181,16 +283,6 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: fl
         .clip(lower_bound=0.01).alias("_fit_spread"),
         ((pl.col("daily_mean").is_not_null()) & (pl.col("days") >= 4)).alias("_calibrates"),
     )
-    cal = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
-        ((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
-         / pl.col("_fit_spread")).alias("r"))
-    factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
-    # expected OOM risk of the flat limit: the share of containers whose later days beat the earlier
-    # days' peak x (1 + margin) (at least + headroom), out of sample
-    beat = var.filter(pl.col("_calibrates") & pl.col("_held_max").is_not_null()).select(
-        (pl.col("_held_max") > pl.max_horizontal(pl.col("_fit_peak") * (1 + margin), pl.col("_fit_peak") + headroom))
-        .mean())
-    oom_risk = float(beat.item()) if beat.height and beat.item() is not None and cal.height >= 5 else None
     peak = per_t.group_by(KEY).agg(
         pl.col("value").max().alias("mem_peak"),
         pl.col("value").filter(pl.col("use")).max().alias("mem_peak_post"),
@@ -200,8 +292,24 @@ def _memory_stats(u: pl.DataFrame, memory_risk: float, step_h: float, margin: fl
         pl.col("timestamp").min().alias("mem_start"),
         pl.col("timestamp").max().alias("mem_end"),
     )
+    return _str_keys(peak.join(var, on=KEY, how="left"))
+
+
+def _memory_calibrate(stats: pl.DataFrame, memory_risk: float, step_h: float, margin: float,
+                      headroom: float) -> pl.DataFrame:
+    """The pooled part of ``_memory_stats`` over every container's ``_memory_per_container`` row."""
+    var = stats.filter(pl.col("_calibrates").fill_null(False) & pl.col("_held_max").is_not_null())
+    cal = var.select(((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
+                      / pl.col("_fit_spread")).alias("r"))
+    factor = float(cal["r"].quantile(1 - memory_risk, "higher")) if cal.height >= 5 else 1.0
+    # expected OOM risk of the flat limit: the share of containers whose later days beat the earlier
+    # days' peak x (1 + margin) (at least + headroom), out of sample
+    beat = var.select(
+        (pl.col("_held_max") > pl.max_horizontal(pl.col("_fit_peak") * (1 + margin), pl.col("_fit_peak") + headroom))
+        .mean())
+    oom_risk = float(beat.item()) if beat.height and beat.item() is not None and cal.height >= 5 else None
     spread = ((pl.col("mem_peak") - pl.col("daily_median")) / pl.col("mem_peak").clip(lower_bound=1.0)).clip(0.0, 1.0)
-    return _str_keys(peak.join(var, on=KEY, how="left")).with_columns(
+    return stats.with_columns(
         (pl.lit(factor) * spread).alias("_cv_margin"),
         pl.lit(factor).alias("_margin_factor"),
         pl.lit(oom_risk, pl.Float64).alias("memory_oom_risk"),

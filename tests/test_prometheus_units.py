@@ -76,21 +76,43 @@ def test_decode_vector_and_strings():
         decode_vector(b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}')
 
 
-def test_decode_is_fast_and_lean_enough_for_millions_of_points():
-    """1 M points: the fast path, not json.loads (which takes seconds and ~1 GB for 8 M)."""
+def _big_matrix(n_series: int, points: int) -> bytes:
     rng = np.random.default_rng(0)
     parts = []
-    for i in range(250):
-        vals = ",".join(f'[{1700000000 + 300 * k},"{x:.6g}"]' for k, x in enumerate(rng.random(4000)))
+    for i in range(n_series):
+        vals = ",".join(f'[{1700000000 + 300 * k},"{x:.6g}"]' for k, x in enumerate(rng.random(points)))
         parts.append(f'{{"metric":{{"namespace":"n","pod":"p{i}","container":"c"}},"values":[{vals}]}}')
-    body = ('{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(parts) + "]}}").encode()
-    import time
+    return ('{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(parts) + "]}}").encode()
 
-    t0 = time.perf_counter()
-    m = decode_matrix(body)
-    took = time.perf_counter() - t0
+
+def test_millions_of_points_take_the_fast_path(monkeypatch):
+    """1 M points are decoded without json.loads (seconds and ~1 GB for 8 M; timings are benchmarks)."""
+    import analyzer.collectors.promjson as pj
+
+    def no_json(body):
+        raise AssertionError("the json fallback was used")
+
+    monkeypatch.setattr(pj, "_decode_matrix_json", no_json)
+    m = decode_matrix(_big_matrix(250, 4000))
     assert m.points == 1_000_000 and len(m.labels) == 250
-    assert took < 3.0, took
+    assert m.samples["series"].to_numpy()[[0, 3999, 4000, -1]].tolist() == [0, 0, 1, 249]
+
+
+def test_decoding_in_batches_gives_the_same_samples(monkeypatch):
+    """The values are parsed a few series at a time (bounded memory); the samples are the same."""
+    import analyzer.collectors.promjson as pj
+
+    body = _big_matrix(40, 300)
+    whole = decode_matrix(body)
+    calls = []
+    parse = pj._values_frame
+    monkeypatch.setattr(pj, "_values_frame", lambda chunks: calls.append(len(chunks)) or parse(chunks))
+    monkeypatch.setattr(pj, "DECODE_BATCH_BYTES", 5_000)  # a batch every one or two series
+    batched = decode_matrix(body)
+    assert len(calls) > 10 and sum(calls) == 40
+    assert batched.labels == whole.labels
+    assert batched.samples.equals(whole.samples)
+    assert batched.samples.height == 12_000
 
 
 def test_step_choice():

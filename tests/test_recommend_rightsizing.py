@@ -261,3 +261,38 @@ def test_use_forecast_adds_model_evidence_and_never_lowers_memory():
     assert "model peak (7d)" in fc[("api", "memory")].evidence.forecast
     assert fc[("api", "memory")].proposed_request >= plain[("api", "memory")].proposed_request
     assert fc[("api", "cpu")].proposed_request == plain[("api", "cpu")].proposed_request
+
+
+@pytest.mark.parametrize("policy", [{}, {"memory_policy": "burstable"}, {"half_life_hours": 48.0},
+                                    {"use_drift": True, "memory_spread": True}])
+def test_statistics_part_by_part_equal_the_whole(monkeypatch, policy):
+    """Bounded memory: usage is processed a few workloads at a time (``workload_parts``); the
+    sizing table, pooled calibration included, is the same as in one pass."""
+    from analyzer.simulator import simulate
+    import recommenders.rightsizing as R
+    import recommenders.sizing_stats as S
+
+    snap = simulate(workloads=12, days=6, step_seconds=900, seed=3)
+    whole = R.sizing_table(snap, RightsizePolicy(**policy))
+    made = []
+    parts = S.workload_parts
+    monkeypatch.setattr(R, "workload_parts", lambda u, rows: made.append(p := parts(u, rows, part_rows=rows // 5)) or p)
+    split = R.sizing_table(snap, RightsizePolicy(**policy))
+    assert len(made[0]) >= 5
+    order = [*S.KEY]
+    a, b = whole.sort(order), split.sort(order).select(whole.columns)
+    assert a.height == b.height > 15
+    for c in a.columns:
+        if a[c].dtype.is_float():
+            assert np.allclose(a[c].to_numpy().astype(float), b[c].to_numpy().astype(float), rtol=1e-9,
+                               equal_nan=True), c
+        else:
+            assert a[c].equals(b[c]), c
+
+
+def test_exceedances_count_values_strictly_above_each_threshold():
+    from recommenders.sizing_stats import exceedances
+
+    held = pl.Series([[1.0, 2.0, 2.0, 5.0], [], [3.0]], dtype=pl.List(pl.Float64))
+    thresholds = np.array([[0.5, 2.0, 5.0], [1.0, 2.0, 3.0], [np.nan, 2.9, 3.0]])
+    assert exceedances(held, thresholds).tolist() == [[4, 1, 0], [0, 0, 0], [0, 1, 0]]

@@ -48,6 +48,7 @@ _SCHEMA = {"t": pl.Float64, "v": pl.Float64}
 _SERIES_OPEN = b'{"metric":'
 _VALUES_OPEN = b'},"values":[['
 _VALUES_CLOSE = b"]]}"
+DECODE_BATCH_BYTES = 8 << 20  # the values text parsed at a time
 
 
 def envelope(body: bytes) -> dict[str, Any]:
@@ -155,18 +156,19 @@ def _decode_matrix_fast(body: bytes) -> Matrix:
     warnings = [str(w) for w in rest.get("warnings") or []]
     if not chunks:
         return Matrix([], _empty_samples(), warnings)
-    joined = b"],[".join(chunks)
-    del chunks, view
-    # `1700000000,"0.5"],[1700000060,"NaN"` -> `1700000000,0.5\n1700000060,NaN`, one copy at a time
-    unquoted = joined.translate(None, b'"')
-    del joined
-    csv = unquoted.replace(b"],[", b"\n")
-    del unquoted
-    try:
-        frame = pl.read_csv(csv, has_header=False, new_columns=["t", "v"], schema=_SCHEMA)
-    except pl.exceptions.PolarsError as exc:
-        raise ResponseError(f"a sample is not a [timestamp, \"number\"] pair ({_short(exc)})") from None
-    del csv
+    # parsed in batches of series: each batch's copies (join, unquote, CSV) are small and freed
+    # before the next, so decoding adds little beyond the answer itself and the float columns
+    frames, batch, size = [], [], 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= DECODE_BATCH_BYTES:
+            frames.append(_values_frame(batch))
+            batch, size = [], 0
+    if batch:
+        frames.append(_values_frame(batch))
+    del chunks, batch, view
+    frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
     total = sum(counts)
     if frame.height != total:
         raise ResponseError(f"the samples do not add up ({frame.height} parsed, {total} expected)")
@@ -174,6 +176,20 @@ def _decode_matrix_fast(body: bytes) -> Matrix:
         raise ResponseError("a sample has an empty timestamp or value")
     series = np.repeat(np.arange(len(counts), dtype=np.uint32), np.asarray(counts, dtype=np.int64))
     return Matrix(labels, frame.with_columns(pl.Series("series", series)).select("series", "t", "v"), warnings)
+
+
+def _values_frame(chunks: list[memoryview]) -> pl.DataFrame:
+    """The ``values`` arrays of some series (cut out of the answer) as columns t, v."""
+    joined = b"],[".join(chunks)
+    # `1700000000,"0.5"],[1700000060,"NaN"` -> `1700000000,0.5\n1700000060,NaN`, one copy at a time
+    unquoted = joined.translate(None, b'"')
+    del joined
+    csv = unquoted.replace(b"],[", b"\n")
+    del unquoted
+    try:
+        return pl.read_csv(csv, has_header=False, new_columns=["t", "v"], schema=_SCHEMA)
+    except pl.exceptions.PolarsError as exc:
+        raise ResponseError(f"a sample is not a [timestamp, \"number\"] pair ({_short(exc)})") from None
 
 
 def _decode_matrix_json(body: bytes) -> Matrix:

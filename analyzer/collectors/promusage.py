@@ -17,7 +17,9 @@ def usage_rows(shards: list, resource: str, owners: pl.DataFrame, *, dcgm: bool 
     without a pod label) for the answers of one range query."""
     parts, spans = [], []
     dropped = 0
-    for m in shards:
+    shards = list(shards)
+    while shards:
+        m = shards.pop(0)  # each answer is freed as soon as its rows are built, not when all are
         if not m.labels:
             continue
         lab = dcgm_labels(m.labels) if dcgm else labels_frame(m.labels, ["namespace", "pod", "container"])
