@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from analyzer.parts import workload_parts
 from analyzer.snapshot import Snapshot
 
 CONTAINER = ["namespace", "workload_kind", "workload", "pod", "container"]
@@ -71,16 +72,16 @@ def summarize(snapshot: Snapshot) -> ClusterSummary:
     """
     m = snapshot.manifest
     total_steps = max(1, int((m.end - m.start).total_seconds() // m.step_seconds) + 1)
-    usage = snapshot.usage
+    # lazy: each pass filters only the columns it reads (an eager filter copies the whole frame)
+    usage = snapshot.usage.lazy()
     containers = snapshot.containers
     nodes = snapshot.nodes
 
     # Share of the window each container existed, from its CPU (or memory) samples.
-    present = (
-        usage.filter(pl.col("resource").is_in(["cpu", "memory"]))
-        .group_by(CONTAINER)
-        .agg((pl.col("timestamp").n_unique() / total_steps).clip(0, 1).alias("presence"))
-    )
+    cm = usage.filter(pl.col("resource").is_in(["cpu", "memory"]))
+    present = pl.concat([  # per container, a few workloads at a time (bounded memory)
+        part.group_by(CONTAINER).agg((pl.col("timestamp").n_unique() / total_steps).clip(0, 1).alias("presence"))
+        .collect() for part in workload_parts(cm, cm.select(pl.len()).collect().item())], how="vertical_relaxed")
     reqs = containers.join(present, on=CONTAINER, how="left").with_columns(
         pl.col("presence").fill_null(0.0),
         pl.col("gpu_request").fill_null(pl.col("gpu_limit")).alias("gpu_request"),
@@ -104,7 +105,7 @@ def summarize(snapshot: Snapshot) -> ClusterSummary:
         (pl.col("value").sum() / total_steps).alias("avg"),
         pl.col("value").quantile(0.95, "linear").alias("p95"),
         pl.col("value").max().alias("peak"),
-    )
+    ).collect()
     stat = {r["resource"]: r for r in stats.to_dicts()}
     capacity = {
         "cpu": nodes.get_column("cpu_allocatable").sum() if nodes.height else None,
@@ -151,11 +152,12 @@ def summarize(snapshot: Snapshot) -> ClusterSummary:
     )
 
 
-def _by_namespace(usage: pl.DataFrame, reqs: pl.DataFrame, total_steps: int) -> pl.DataFrame:
+def _by_namespace(usage: pl.LazyFrame, reqs: pl.DataFrame, total_steps: int) -> pl.DataFrame:
     used = (
         usage.filter(pl.col("resource").is_in(["cpu", "memory"]))
         .group_by(["namespace", "resource"])
         .agg((pl.col("value").sum() / total_steps).alias("used"))
+        .collect()
         .pivot(on="resource", index="namespace", values="used")
     )
     for res in ("cpu", "memory"):

@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from analyzer.parts import workload_parts
+
 DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)  # the forecasters' default output quantiles
 
 KEY = ["namespace", "workload_kind", "workload", "container", "resource"]
@@ -43,11 +45,14 @@ def extract_series(usage: pl.DataFrame | pl.LazyFrame, bucket: str = "1h", high_
         pl.col("value").is_finite() & (pl.col("value") >= 0))
     empty = SeriesSet(pl.DataFrame(schema={k: pl.String for k in KEY}), np.array([], "datetime64[us]"),
                       np.zeros((0, 0)), np.zeros((0, 0)), seconds)
-    # per-sample: max across pods (and GPU devices), then per bucket: max and a high quantile
-    per_t = df.group_by([*KEY, "timestamp"]).agg(pl.col("value").max())
-    per_b = per_t.with_columns(pl.col("timestamp").dt.truncate(bucket).alias("bucket")).group_by([*KEY, "bucket"]).agg(
-        pl.col("value").max().alias("vmax"), pl.col("value").quantile(high_quantile, "linear").alias("vq")
-    ).with_columns(*[pl.col(k).cast(pl.String) for k in KEY]).collect()
+    # per-sample: max across pods (and GPU devices), then per bucket: max and a high quantile; a few
+    # workloads at a time (the per-sample table is as large as the rows it reads)
+    parts = workload_parts(df, df.select(pl.len()).collect().item())
+    per_b = pl.concat([
+        part.group_by([*KEY, "timestamp"]).agg(pl.col("value").max())
+        .with_columns(pl.col("timestamp").dt.truncate(bucket).alias("bucket")).group_by([*KEY, "bucket"]).agg(
+            pl.col("value").max().alias("vmax"), pl.col("value").quantile(high_quantile, "linear").alias("vq"))
+        .with_columns(*[pl.col(k).cast(pl.String) for k in KEY]).collect() for part in parts], how="vertical_relaxed")
     if per_b.is_empty():
         return empty
     keys = per_b.select(KEY).unique().sort(KEY).with_row_index("sid")

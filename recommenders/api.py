@@ -61,7 +61,11 @@ def recommend(snapshot: Snapshot, settings: Mapping[str, Any] | Any = None, *, k
         tell(cls.name, i, len(chosen))
         out.extend(cls(given.get(cls.name)).run(snapshot, ctx))
     tell("done", len(chosen), len(chosen))
-    out.recommendations.sort(key=lambda r: -r.monthly_saving_usd)
+    # biggest saving first; ties in a fixed order (group-by orders vary run to run, diffs should not)
+    out.recommendations.sort(key=lambda r: (-r.monthly_saving_usd, r.target.namespace, r.target.workload_kind,
+                                            r.target.workload, r.target.container, r.resource, r.kind))
+    out.skipped.sort(key=lambda s: (s.target.namespace, s.target.workload_kind, s.target.workload, s.target.container,
+                                    s.kind, s.resource))
     out.container_order = container_order(snapshot)
     return out
 

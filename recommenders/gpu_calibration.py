@@ -102,7 +102,7 @@ def fb_matrix(per_pod: pl.DataFrame, key: list[str]) -> tuple[list[tuple[str, ..
     series = (per_pod.with_columns(pl.concat_str([pl.col(k) for k in key], separator=sep).alias("_c"))
               .group_by("_c", "timestamp").agg(pl.col("fb_sum").max())
               .pivot(on="_c", index="timestamp", values="fb_sum").sort("timestamp"))
-    names = [c for c in series.columns if c != "timestamp"]
+    names = sorted(c for c in series.columns if c != "timestamp")  # the pivot's column order varies run to run
     return ([tuple(n.split(sep)) for n in names], series["timestamp"],
             series.select(names).to_numpy().astype(float) if names else np.zeros((series.height, 0)))
 

@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.cost import HOURS_PER_MONTH
+from analyzer.parts import workload_parts
 from analyzer.snapshot import Snapshot
 from analyzer.units import GIB, format_cpu, format_memory, human_value
 from forecasting import SeriesSet, detect_drift, extract_series, forecast_snapshot
@@ -45,7 +46,7 @@ from recommenders.record import Evidence, Recommendation, RecommendationSet, Ski
 from recommenders.rounding import round_cpu, round_memory
 from recommenders.sizing_stats import (  # LEVELS and calibrated_risk stay importable from here
     CHANGE_KINDS, HOLDOUT, HORIZON_DAYS, KEY, LEVELS, WORKLOAD, _cpu_stats, _memory_calibrate, _memory_per_container,
-    _qcol, _str_keys, _windowed, calibrated_risk, choose_levels, workload_parts,
+    _qcol, _str_keys, _windowed, calibrated_risk, choose_levels,
 )
 
 def current_resources(snapshot: Snapshot) -> pl.DataFrame:

@@ -52,24 +52,6 @@ def _windowed(usage: pl.DataFrame | pl.LazyFrame, changes: pl.DataFrame) -> pl.L
 
 
 
-PART_ROWS = 2_000_000  # usage rows per part: bounds the working set of every per-container statistic
-
-
-def workload_parts(usage: pl.LazyFrame, rows: int, part_rows: int = PART_ROWS) -> list[pl.LazyFrame]:
-    """``usage`` split by workload into parts of about ``part_rows`` rows (one part when smaller).
-
-    Every statistic here is per container until a last pooled step, so it can run part by part:
-    the group-bys, sorted lists and joins then hold one part at a time, and peak memory follows the
-    part size instead of the cluster's. Each part is a lazy filter (no copy of the usage frame).
-    """
-    n = max(1, -(-rows // max(part_rows, 1)))
-    if n == 1:
-        return [usage]
-    dtype = usage.collect_schema()["workload"]
-    code = pl.col("workload").to_physical() if isinstance(dtype, (pl.Categorical, pl.Enum)) else pl.col("workload").hash()
-    return [usage.filter(code.cast(pl.UInt64) % n == i) for i in range(n)]
-
-
 # -- CPU ------------------------------------------------------------------------------------------
 
 def _weighted_grid(df: pl.DataFrame, end: pl.Expr, half_life_h: float | None, prefix: str) -> pl.DataFrame:

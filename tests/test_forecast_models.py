@@ -188,3 +188,22 @@ def test_forecast_snapshot_columns():
     assert out.select(pl.all().null_count()).sum_horizontal().item() == 0
     assert (out["peak"] >= out["p99"]).all()
     assert set(out.filter(pl.col("workload") == "b")["model"]) == {"seasonal-naive-daily (short history)"}
+
+
+def test_series_extracted_part_by_part_equal_the_whole(monkeypatch):
+    """Bounded memory: the hourly series are built a few workloads at a time; same matrix as in one pass."""
+    import analyzer.parts
+    import forecasting.series as fs
+    from analyzer.simulator import simulate
+
+    snap = simulate(workloads=10, days=3, step_seconds=600, seed=5)
+    whole = extract_series(snap.usage)
+    made = []
+    parts = analyzer.parts.workload_parts
+    monkeypatch.setattr(fs, "workload_parts", lambda u, rows: made.append(p := parts(u, rows, part_rows=rows // 4)) or p)
+    split = extract_series(snap.usage)
+    assert len(made[0]) >= 4
+    assert split.keys.equals(whole.keys) and (split.times == whole.times).all()
+    assert np.array_equal(split.values, whole.values, equal_nan=True)
+    assert np.array_equal(split.high, whole.high, equal_nan=True)
+    assert whole.n_series > 20

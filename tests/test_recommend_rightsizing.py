@@ -269,13 +269,14 @@ def test_statistics_part_by_part_equal_the_whole(monkeypatch, policy):
     """Bounded memory: usage is processed a few workloads at a time (``workload_parts``); the
     sizing table, pooled calibration included, is the same as in one pass."""
     from analyzer.simulator import simulate
+    import analyzer.parts
     import recommenders.rightsizing as R
     import recommenders.sizing_stats as S
 
     snap = simulate(workloads=12, days=6, step_seconds=900, seed=3)
     whole = R.sizing_table(snap, RightsizePolicy(**policy))
     made = []
-    parts = S.workload_parts
+    parts = analyzer.parts.workload_parts
     monkeypatch.setattr(R, "workload_parts", lambda u, rows: made.append(p := parts(u, rows, part_rows=rows // 5)) or p)
     split = R.sizing_table(snap, RightsizePolicy(**policy))
     assert len(made[0]) >= 5
