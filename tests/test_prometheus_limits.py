@@ -77,6 +77,28 @@ def test_refused_even_by_time_window_is_split_by_namespace(prom_cluster, baselin
     assert _same(snap, baseline[0])
 
 
+MIMIR_SERIES = (b'{"status":"error","errorType":"execution","error":"the query exceeded the maximum number of series '
+                b'(limit: 150 series) (err-mimir-max-series-per-query). Consider reducing the time range and/or number of '
+                b'series selected by the query."}')
+
+
+def test_series_limit_goes_straight_to_the_namespace_split(prom_cluster, baseline):
+    # A per-query series limit (Mimir's wording) refuses the whole-cluster query whatever its time
+    # window, so the collector splits by namespace at once instead of halving the window five times.
+    proxy = FaultProxy(prom_cluster.url)
+    try:
+        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=422,
+                          body=MIMIR_SERIES))
+        snap, client = _collect(proxy.url, prom_cluster.truth)
+    finally:
+        proxy.close()
+    cpu = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target]
+    refused = [t for t in cpu if "namespace=~" not in t]
+    assert len(refused) == 1  # one refusal, no time-window retries
+    assert len([t for t in cpu if "namespace=~" in t]) >= 2
+    assert _same(snap, baseline[0])
+
+
 def test_unsplittable_refusal_is_one_sentence_and_writes_nothing(prom_cluster, tmp_path):
     server = _limited(prom_cluster, tmp_path / "srv", 1_000)
     out = tmp_path / "snap"

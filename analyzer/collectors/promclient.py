@@ -159,11 +159,13 @@ def safe_url(url: Any) -> str:
 
 
 class _Split(Exception):
-    """The server refused a range query for its size (or timed out on it): split the time window."""
+    """The server refused a range query for its size (or timed out on it): split the time window,
+    or, when it counts series (``series``: a shorter window selects the same series), the namespaces."""
 
     def __init__(self, info: dict[str, str], timeout: bool = False):
         super().__init__(info.get("error", ""))
         self.timeout = timeout
+        self.series = _series_limit(info)
 
 
 class TooLarge(KubetuneError):
@@ -408,7 +410,7 @@ class PrometheusClient:
             body = self.get("/api/v1/query_range", params, what, splittable=True,
                             split_on_timeout=depth < 2 and end > start)
         except _Split as exc:
-            if exc.timeout is False and (depth >= 5 or end <= start):
+            if exc.series or (exc.timeout is False and (depth >= 5 or end <= start)):
                 raise TooLarge(self.where, what, str(exc), 2 ** depth) from None
             log.info("the %s query was %s; splitting its time window", what,
                      "too slow for the server" if exc.timeout else "too large for the server")
@@ -469,10 +471,24 @@ def _error_info(body: bytes) -> dict[str, str]:
     return {"errorType": "", "error": _clip(text)} if text else {}
 
 
+# Refusals for size, as Prometheus, VictoriaMetrics, Thanos and Cortex/Mimir word them: samples and
+# points (a shorter window helps), the query's length (Thanos/Cortex/Mimir query frontends' max query
+# length), series counts (only fewer namespaces help).
+_TOO_BIG = ("exceeded maximum resolution", "too many samples", "would load too many samples", "cannot select more than",
+            "too many points", "exceeds -search.max", "exceeded samples limit", "maximum number of chunks",
+            "exceeded chunks limit", "aggregated chunks size limit", "query time range exceeds the limit")
+_SERIES_LIMIT = ("maximum number of series", "exceeded series limit", "-search.maxuniquetimeseries",
+                 "too many series")
+
+
 def _too_big(info: dict[str, str]) -> bool:
     text = info.get("error", "").lower()
-    return any(s in text for s in ("exceeded maximum resolution", "too many samples", "would load too many samples",
-                                   "cannot select more than", "too many points", "exceeds -search.max"))
+    return any(s in text for s in (*_TOO_BIG, *_SERIES_LIMIT))
+
+
+def _series_limit(info: dict[str, str]) -> bool:
+    text = info.get("error", "").lower()
+    return any(s in text for s in _SERIES_LIMIT)
 
 
 def _clip(text: str, n: int = 200) -> str:
