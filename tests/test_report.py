@@ -47,7 +47,11 @@ def test_sample_report_writes_every_file(sample_report):
     patches = sample_report / "patches"
     assert (patches / "kustomization.yaml").is_file() and (patches / "recommendations.json").is_file()
     doc = json.loads((sample_report / "report.json").read_text())
-    recs = json.loads((patches / "recommendations.json").read_text())["items"]
+    envelope = json.loads((patches / "recommendations.json").read_text())
+    recs = envelope["items"]
+    # the same envelope as `recommend --patches`: the source and window are filled in
+    assert envelope["source"] and envelope["source"] == doc["source"]
+    assert envelope["window"]["start"] == doc["snapshot"]["start"] and envelope["window"]["end"] == doc["snapshot"]["end"]
     assert len(recs) == doc["headline"]["recommendations"] == len(doc["recommendations"]) > 0
     assert sum(1 for p in patches.glob("namespaces/*/*.yaml") if p.name != "kustomization.yaml") > 0
     # readable by others under the usual umask (not 0600/0700 temp permissions)

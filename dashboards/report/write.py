@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.atomic import readable_mode
+from analyzer.envelope import window_of
 from analyzer.errors import InputError, KubetuneError
 from analyzer.snapshot import Snapshot
 from dashboards.report import history as hist
@@ -101,11 +102,12 @@ def _swap(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _render(tmp: Path, doc: dict[str, Any], recs) -> None:
+def _render(tmp: Path, doc: dict[str, Any], recs, snapshot: Snapshot, source: str) -> None:
     (tmp / "report.json").write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
     (tmp / "report.html").write_text(render_html(doc), encoding="utf-8")
     (tmp / "report.md").write_text(render_markdown(doc), encoding="utf-8")
-    write_patches(recs, tmp / "patches")
+    # the same recommendations.json envelope as `recommend --patches`: where the data came from, its window
+    write_patches(recs, tmp / "patches", source=source, window=window_of(snapshot.manifest))
 
 
 def write_report(snapshot: Snapshot, *, out: Path | None, history: Path | None = None, keep: int = 12,
@@ -131,7 +133,7 @@ def write_report(snapshot: Snapshot, *, out: Path | None, history: Path | None =
             doc["notes"] += notes
             doc["history"] = hist.history_section(name, doc, earlier, current_requests(snapshot))
         opts.progress("writing the report")
-        _render(tmp, doc, recs)
+        _render(tmp, doc, recs, snapshot, source)
         result = WrittenReport(directory=tmp, document=doc)
         if history is not None:
             result.run, result.pruned = hist.commit_run(history, tmp, name, keep)
