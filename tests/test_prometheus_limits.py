@@ -1,6 +1,6 @@
 """The collector against a real Prometheus started with a low ``--query.max-samples`` (issue 20).
 
-A range query the server refuses for size is split by time window, then by namespace; the
+A range query the server refuses for size (or times out on) is split by time window, then by namespace; the
 snapshot comes out the same as from an unlimited server. A query that cannot be split small
 enough is one sentence naming it and how to narrow it, exit 1, and nothing is written.
 """
@@ -97,6 +97,41 @@ def test_series_limit_goes_straight_to_the_namespace_split(prom_cluster, baselin
     assert len(refused) == 1  # one refusal, no time-window retries
     assert len([t for t in cpu if "namespace=~" in t]) >= 2
     assert _same(snap, baseline[0])
+
+
+TIMEOUT = b'{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}'
+
+
+def test_timeouts_split_by_time_then_by_namespace(prom_cluster, baseline):
+    # The whole-cluster CPU query times out on the server at every window (its --query.timeout):
+    # then halves, then quarters (the first refusal of each ends that try), then the namespace split,
+    # which answers; the snapshot is the same.
+    proxy = FaultProxy(prom_cluster.url)
+    try:
+        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=503,
+                          body=TIMEOUT))
+        snap, client = _collect(proxy.url, prom_cluster.truth)
+    finally:
+        proxy.close()
+    cpu = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target]
+    assert len([t for t in cpu if "namespace=~" not in t]) == 3  # the whole window, its first half, its first quarter
+    assert len([t for t in cpu if "namespace=~" in t]) >= 2
+    assert _same(snap, baseline[0])
+
+
+def test_timeout_that_no_split_cures_is_one_sentence(prom_cluster, tmp_path):
+    proxy = FaultProxy(prom_cluster.url)
+    out = tmp_path / "snap"
+    try:
+        proxy.reset(Fault(("/api/v1/query_range", "container_cpu"), "status", times=None, status=503, body=TIMEOUT))
+        m = prom_cluster.truth.manifest
+        result = run_cli("collect", "--prometheus-url", proxy.url, "--start", m.start.isoformat(), "--end",
+                         m.end.isoformat(), "--out", out)
+    finally:
+        proxy.close()
+    assert_clean_error(result, code=1, contains="timed out running the CPU usage query")
+    assert "--namespace" in result.err and "--history" in result.err and "--step" in result.err
+    assert not out.exists()
 
 
 def test_unsplittable_refusal_is_one_sentence_and_writes_nothing(prom_cluster, tmp_path):

@@ -183,6 +183,19 @@ class TooLarge(KubetuneError):
             "--query.max-samples).")
 
 
+class TooSlow(TooLarge):
+    """The server timed out on a range query even on quarters of its window; like ``TooLarge``, the
+    collector splits it by namespace before the sentence reaches the user."""
+
+    def __init__(self, where: str, what: str, reason: str, windows: int):
+        KubetuneError.__init__(
+            self,
+            f"Prometheus at {where} timed out running the {what} query (its --query.timeout)"
+            f"{f' even split into {windows} time windows' if windows > 1 else ''}; narrow it with `kubetune collect "
+            "--namespace NS`, a shorter --history or a coarser --step (or raise the server's --query.timeout).")
+        self.what, self.reason = what, reason
+
+
 @dataclass
 class RequestLog:
     """What the client asked: one entry per HTTP request sent (retries included)."""
@@ -407,9 +420,10 @@ class PrometheusClient:
         self._say(f"querying {what} ({_iso_short(start)} to {_iso_short(end)}, step {step:g} s)")
         params = {"query": query, "start": _ts(start), "end": _ts(end), "step": f"{step:g}"}
         try:
-            body = self.get("/api/v1/query_range", params, what, splittable=True,
-                            split_on_timeout=depth < 2 and end > start)
+            body = self.get("/api/v1/query_range", params, what, splittable=True, split_on_timeout=True)
         except _Split as exc:
+            if exc.timeout and (depth >= 2 or end <= start):  # still too slow in quarters: fewer namespaces
+                raise TooSlow(self.where, what, str(exc), 2 ** depth) from None
             if exc.series or (exc.timeout is False and (depth >= 5 or end <= start)):
                 raise TooLarge(self.where, what, str(exc), 2 ** depth) from None
             log.info("the %s query was %s; splitting its time window", what,
