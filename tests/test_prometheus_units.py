@@ -195,3 +195,21 @@ def test_gpu_resource_names_read_back():
     assert _resource_name("nvidia_com_mig_3g_40gb_me") == "nvidia.com/mig-3g.40gb+me"
     assert _resource_name("nvidia_com_gpu_shared") == "nvidia.com/gpu.shared"
     assert _resource_name(None) is None
+
+
+@pytest.mark.parametrize("url, gzip", [
+    ("http://127.0.0.1:9090", False), ("http://localhost:9090", False), ("http://[::1]:9090", False),
+    ("http://prometheus:9090", False),  # a Service's short name
+    ("http://prometheus-k8s.monitoring.svc:9090", False), ("http://prom.monitoring.svc.cluster.local:9090", False),
+    ("http://10.96.12.7:9090", False), ("http://192.168.1.20:9090", False), ("http://[fd00::5]:9090", False),
+    ("https://8.8.8.8", True), ("https://[2a00:1450:4001::1]", True),
+])
+def test_answers_are_compressed_only_across_public_networks(url, gzip):
+    """Gzip costs Prometheus 3-4x the query's own CPU on a bulk answer: off in-cluster and on private
+    networks, on for public endpoints; `compress` overrides."""
+    from analyzer.collectors.promclient import PrometheusClient
+
+    client = PrometheusClient(PrometheusConfig(url=url))
+    assert client.session.headers["Accept-Encoding"] == ("gzip" if gzip else "identity")
+    forced = PrometheusClient(PrometheusConfig(url=url, compress=not gzip))
+    assert forced.session.headers["Accept-Encoding"] == ("identity" if gzip else "gzip")
