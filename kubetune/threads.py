@@ -46,4 +46,26 @@ def cap_threads() -> int:
     cores = available_cores()
     for name in POOLS:
         os.environ.setdefault(name, str(cores))
+    wait_policy()
     return cores
+
+
+def wait_policy(load: float | None = None) -> str | None:
+    """``OMP_WAIT_POLICY=PASSIVE`` when the machine is busier than its CPUs, unless the user set it.
+
+    OpenMP threads spin while they wait for their siblings; when other processes hold the cores, the
+    spinning burns the CPU the siblings need. Measured with `kubetune forecast` on 200 workloads
+    (benchmarks/README.md): with four busy processes on 2 cores, 78 s (spinning) vs 32 s (passive);
+    on an idle machine passive waiting is the slower one (8.5 s vs 16 s), so it is not the default.
+    The load average is the machine's, so it is compared with the machine's CPUs (a busy 64-core node
+    with a 2-CPU pod on it is not oversubscribed for that pod)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return None
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except OSError:
+        return None
+    if load > (os.cpu_count() or 1):
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        return "PASSIVE"
+    return None

@@ -241,3 +241,13 @@ def test_thread_pools_capped_to_the_cpus_this_process_may_use():
     mine = subprocess.run([sys.executable, "-c", "import os, kubetune; print(os.environ['OMP_NUM_THREADS'])"],
                           capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "3"})
     assert mine.stdout.strip() == "3"  # a value the user set wins
+
+
+def test_openmp_waits_passively_only_on_an_oversubscribed_machine(monkeypatch):
+    from kubetune.threads import wait_policy
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert wait_policy(load=0.5) is None and "OMP_WAIT_POLICY" not in os.environ
+    assert wait_policy(load=(os.cpu_count() or 1) * 3.0) == "PASSIVE" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice wins
+    assert wait_policy(load=100.0) is None and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
