@@ -61,18 +61,24 @@ def test_low_max_samples_is_split_by_time_and_gives_the_same_snapshot(prom_clust
     assert _same(snap, baseline[0])
 
 
+def _whole_cluster_cpu_refused(prom_cluster, status: int, body: bytes):
+    """Collect through a proxy that answers ``status``/``body`` to every CPU-usage range query not
+    narrowed to namespaces; returns the snapshot and the CPU queries sent (whole-cluster, namespaced)."""
+    proxy = FaultProxy(prom_cluster.url)
+    try:
+        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=status,
+                          body=body))
+        snap, _ = _collect(proxy.url, prom_cluster.truth)
+    finally:
+        proxy.close()
+    cpu = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target]
+    return snap, [t for t in cpu if "namespace=~" not in t], [t for t in cpu if "namespace=~" in t]
+
+
 def test_refused_even_by_time_window_is_split_by_namespace(prom_cluster, baseline):
     # The whole-cluster CPU query is refused at every time window (a Mimir-like per-query series
     # limit); the same query narrowed to namespaces passes.
-    proxy = FaultProxy(prom_cluster.url)
-    try:
-        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=422,
-                          body=TOO_MANY))
-        snap, client = _collect(proxy.url, prom_cluster.truth)
-    finally:
-        proxy.close()
-    namespaced = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target
-                  and "namespace=~" in s.target]
+    snap, _, namespaced = _whole_cluster_cpu_refused(prom_cluster, 422, TOO_MANY)
     assert len(namespaced) >= 2
     assert _same(snap, baseline[0])
 
@@ -85,17 +91,9 @@ MIMIR_SERIES = (b'{"status":"error","errorType":"execution","error":"the query e
 def test_series_limit_goes_straight_to_the_namespace_split(prom_cluster, baseline):
     # A per-query series limit (Mimir's wording) refuses the whole-cluster query whatever its time
     # window, so the collector splits by namespace at once instead of halving the window five times.
-    proxy = FaultProxy(prom_cluster.url)
-    try:
-        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=422,
-                          body=MIMIR_SERIES))
-        snap, client = _collect(proxy.url, prom_cluster.truth)
-    finally:
-        proxy.close()
-    cpu = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target]
-    refused = [t for t in cpu if "namespace=~" not in t]
-    assert len(refused) == 1  # one refusal, no time-window retries
-    assert len([t for t in cpu if "namespace=~" in t]) >= 2
+    snap, whole, namespaced = _whole_cluster_cpu_refused(prom_cluster, 422, MIMIR_SERIES)
+    assert len(whole) == 1  # one refusal, no time-window retries
+    assert len(namespaced) >= 2
     assert _same(snap, baseline[0])
 
 
@@ -106,16 +104,9 @@ def test_timeouts_split_by_time_then_by_namespace(prom_cluster, baseline):
     # The whole-cluster CPU query times out on the server at every window (its --query.timeout):
     # then halves, then quarters (the first refusal of each ends that try), then the namespace split,
     # which answers; the snapshot is the same.
-    proxy = FaultProxy(prom_cluster.url)
-    try:
-        proxy.reset(Fault(("/api/v1/query_range", 'container!="POD"}'), "status", times=None, status=503,
-                          body=TIMEOUT))
-        snap, client = _collect(proxy.url, prom_cluster.truth)
-    finally:
-        proxy.close()
-    cpu = [s.target for s in proxy.seen if "query_range" in s.target and "container_cpu" in s.target]
-    assert len([t for t in cpu if "namespace=~" not in t]) == 3  # the whole window, its first half, its first quarter
-    assert len([t for t in cpu if "namespace=~" in t]) >= 2
+    snap, whole, namespaced = _whole_cluster_cpu_refused(prom_cluster, 503, TIMEOUT)
+    assert len(whole) == 3  # the whole window, its first half, its first quarter
+    assert len(namespaced) >= 2
     assert _same(snap, baseline[0])
 
 
