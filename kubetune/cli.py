@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -148,7 +149,15 @@ def _internal(exc: Exception) -> int:
 
 
 def entry() -> None:  # pragma: no cover - console script
-    sys.exit(main())
+    code = main()
+    if code in (130, 143) and any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                  if t is not threading.main_thread()):
+        # interrupted with queries in flight on worker threads: leave now instead of waiting for their
+        # answers (up to the HTTP timeout); temporary files were already removed while unwinding
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

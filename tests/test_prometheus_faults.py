@@ -273,3 +273,37 @@ def test_cli_collect_fault_is_one_line_nonzero_exit_and_no_output(prom_cluster, 
     assert_clean_error(result, code=1, contains="unreadable answer to the memory usage query")
     assert TOKEN not in result.out + result.err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_a_slow_query_exits_at_once(prom_cluster, proxy, tmp_path):
+    """Ctrl-C while a usage query is in flight (the server stalls for a minute): exit 130 within
+    seconds, one line, nothing written; queries not yet started are not sent."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proxy.reset(Fault((RANGE, "container_cpu"), "stall", times=None, seconds=60))
+    m = prom_cluster.truth.manifest
+    out = tmp_path / "snap"
+    proc = subprocess.Popen([sys.executable, "-m", "kubetune", "collect", "--prometheus-url", proxy.url, "--start",
+                             _iso(m.start), "--end", _iso(m.end), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"}, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not any(s.fault == "stall" for s in proxy.seen):  # the CPU query is in flight, stalled
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sent = len(proxy.seen)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=50)
+    took = time.monotonic() - t0
+    proxy.reset()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted." and "Traceback" not in err
+    assert took < 20, took  # not the 60 s stall (nor the 120 s HTTP timeout)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
+    assert len(proxy.seen) <= sent + 3  # at most the queries already running when Ctrl-C came

@@ -16,7 +16,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +157,20 @@ def safe_url(url: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # HTTP
+
+
+@contextmanager
+def query_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """Threads for overlapping queries. On an error or Ctrl-C the queries not yet started are
+    cancelled and answers in flight are not waited for (``with ThreadPoolExecutor`` would wait for
+    every submitted query, each up to the HTTP timeout, before the error or the interrupt got out)."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubetune-prom")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 @dataclass

@@ -28,7 +28,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +45,7 @@ from analyzer.collectors.promclient import (
     PrometheusConfig,
     TooLarge,
     _iso_short,
+    query_pool,
 )
 from analyzer.collectors.promframes import (
     DEVICE_SCHEMA,
@@ -176,7 +176,7 @@ class _Collection(SnapshotTables):
 
         # Independent queries overlap (the client bounds the requests in flight to config.parallel):
         # the client decodes and frames one answer while Prometheus computes the next.
-        with ThreadPoolExecutor(max_workers=self.config.parallel, thread_name_prefix="kubetune-prom") as pool:
+        with query_pool(self.config.parallel) as pool:
             pods_f, plan_f = pool.submit(self._owners), pool.submit(self._usage_plan)
             inventory_f = pool.submit(self._inventory)
             throttling_f = pool.submit(self._throttling)
