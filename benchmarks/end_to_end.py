@@ -79,14 +79,16 @@ for attr in ("decode_matrix", "decode_vector"):
             add("decode: " + getattr(local, "what", "?"), time.perf_counter() - t)
     setattr(promclient, attr, wrapper)
 import analyzer.snapshot as S
-build = S.Snapshot.build.__func__
-def build_timed(cls, *a, **k):
-    t = time.perf_counter()
-    try:
-        return build(cls, *a, **k)
-    finally:
-        add("Snapshot.build", time.perf_counter() - t)
-S.Snapshot.build = classmethod(build_timed)
+def timed_classmethod(owner, attr, name):
+    fn = getattr(owner, attr).__func__
+    def wrapper(cls, *a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(cls, *a, **k)
+        finally:
+            add(name, time.perf_counter() - t)
+    setattr(owner, attr, classmethod(wrapper))
+timed_classmethod(S.Snapshot, "build", "Snapshot.build")
 import forecasting
 import recommenders.contract as C
 import recommenders.rightsizing as R
@@ -94,14 +96,7 @@ for module in (R, forecasting):
     for attr in ("detect_drift", "extract_series", "forecast_snapshot"):
         if hasattr(module, attr):
             timed(module, attr)
-ctx_build = C.Context.build.__func__
-def ctx_build_timed(cls, *a, **k):
-    t = time.perf_counter()
-    try:
-        return ctx_build(cls, *a, **k)
-    finally:
-        add("rates", time.perf_counter() - t)
-C.Context.build = classmethod(ctx_build_timed)
+timed_classmethod(C.Context, "build", "rates")
 for cls in C.registered(None):
     def run_timed(self, snapshot, ctx, run=cls.run, name=cls.name):
         t = time.perf_counter()
