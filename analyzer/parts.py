@@ -14,9 +14,12 @@ import polars as pl
 PART_ROWS = 2_000_000  # usage rows per part: bounds the working set of every per-container statistic
 
 
-def workload_parts(usage: pl.LazyFrame, rows: int, part_rows: int = PART_ROWS) -> list[pl.LazyFrame]:
-    """``usage`` (``rows`` rows) split by workload into parts of about ``part_rows`` rows, one part
-    when smaller. Each part is a lazy filter on the workload's code: no copy of the usage frame."""
+def workload_parts(usage: pl.LazyFrame, rows: int | None = None, part_rows: int = PART_ROWS) -> list[pl.LazyFrame]:
+    """``usage`` (``rows`` rows: counted when not given) split by workload into parts of about
+    ``part_rows`` rows, one part when smaller. Each part is a lazy filter on the workload's code: no
+    copy of the usage frame."""
+    if rows is None:
+        rows = usage.select(pl.len()).collect().item()
     n = max(1, -(-rows // max(part_rows, 1)))
     if n == 1:
         return [usage]

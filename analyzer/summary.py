@@ -81,7 +81,7 @@ def summarize(snapshot: Snapshot) -> ClusterSummary:
     cm = usage.filter(pl.col("resource").is_in(["cpu", "memory"]))
     present = pl.concat([  # per container, a few workloads at a time (bounded memory)
         part.group_by(CONTAINER).agg((pl.col("timestamp").n_unique() / total_steps).clip(0, 1).alias("presence"))
-        .collect() for part in workload_parts(cm, cm.select(pl.len()).collect().item())], how="vertical_relaxed")
+        .collect() for part in workload_parts(cm)], how="vertical_relaxed")
     reqs = containers.join(present, on=CONTAINER, how="left").with_columns(
         pl.col("presence").fill_null(0.0),
         pl.col("gpu_request").fill_null(pl.col("gpu_limit")).alias("gpu_request"),

@@ -47,7 +47,7 @@ def extract_series(usage: pl.DataFrame | pl.LazyFrame, bucket: str = "1h", high_
                       np.zeros((0, 0)), np.zeros((0, 0)), seconds)
     # per-sample: max across pods (and GPU devices), then per bucket: max and a high quantile; a few
     # workloads at a time (the per-sample table is as large as the rows it reads)
-    parts = workload_parts(df, df.select(pl.len()).collect().item())
+    parts = workload_parts(df)
     per_b = pl.concat([
         part.group_by([*KEY, "timestamp"]).agg(pl.col("value").max())
         .with_columns(pl.col("timestamp").dt.truncate(bucket).alias("bucket")).group_by([*KEY, "bucket"]).agg(

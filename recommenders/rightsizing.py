@@ -18,7 +18,7 @@ How one container's proposal is made (all containers at once, as Polars expressi
   extrapolated over the horizon.
 * **Memory: peak plus a per-container margin.** max(observed peak, trend-extrapolated peak) x
   (1 + margin), the margin scaled by how far the container's daily peaks sit below its peak and
-  calibrated out of sample for ``memory_risk`` (see ``_memory_stats``), at least ``memory_margin``. OOM-killed containers follow VPA's rule
+  calibrated out of sample for ``memory_risk`` (see ``_memory_calibrate``), at least ``memory_margin``. OOM-killed containers follow VPA's rule
   (max(used + 100 MiB, used x 1.2) with used = max(peak, limit at the OOM)) and never get less
   than they have: if that is more than today, the recommendation is ``raise-memory``.
 * **Edges.** Floors, rounding up to human values, no churn below ``min_change``; HPA-scaled

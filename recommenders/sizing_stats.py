@@ -231,21 +231,8 @@ def choose_levels(grid: np.ndarray, weights: np.ndarray, risk: np.ndarray, polic
 
 # -- memory ---------------------------------------------------------------------------------------
 
-def _memory_stats(u: pl.LazyFrame, memory_risk: float, step_h: float, margin: float = 0.0,
-                  headroom: float = 0.0) -> pl.DataFrame:
-    """Per container: whole-window peak, daily peaks after the change point, and a calibrated margin.
-
-    The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
-    container is the spread of its daily peaks, (peak - median daily peak) / peak: a flat container
-    needs almost none, a swinging one more. The factor is calibrated out of sample, pooled over all
-    containers: fit on the first 70% of each container's days, see by how much the later days' max
-    beat that fit's peak, in units of the fit's spread, and take the (1 - memory_risk) quantile.
-    """
-    return _memory_calibrate(_memory_per_container(u), memory_risk, step_h, margin, headroom)
-
-
 def _memory_per_container(u: pl.LazyFrame) -> pl.DataFrame:
-    """The per-container part of ``_memory_stats`` (peaks, daily peaks and their fit/holdout split):
+    """The per-container part of the memory statistics (peaks, daily peaks and their fit/holdout split):
     it can run on a part of the containers at a time (``workload_parts``)."""
     mem = u.filter(pl.col("resource") == "memory").select(*KEY, "timestamp", "value", "use")
     per_t = mem.group_by([*KEY, "timestamp"]).agg(pl.col("value").max(), pl.col("use").first()).collect()
@@ -279,7 +266,15 @@ def _memory_per_container(u: pl.LazyFrame) -> pl.DataFrame:
 
 def _memory_calibrate(stats: pl.DataFrame, memory_risk: float, step_h: float, margin: float,
                       headroom: float) -> pl.DataFrame:
-    """The pooled part of ``_memory_stats`` over every container's ``_memory_per_container`` row."""
+    """Per container (from every container's ``_memory_per_container`` row): whole-window peak, daily
+    peaks after the change point, and a calibrated margin.
+
+    The margin answers "by how much can next week's peak beat the peak seen so far?". Its scale per
+    container is the spread of its daily peaks, (peak - median daily peak) / peak: a flat container
+    needs almost none, a swinging one more. The factor is calibrated out of sample, pooled over all
+    containers: fit on the first 70% of each container's days, see by how much the later days' max
+    beat that fit's peak, in units of the fit's spread, and take the (1 - memory_risk) quantile.
+    """
     var = stats.filter(pl.col("_calibrates").fill_null(False) & pl.col("_held_max").is_not_null())
     cal = var.select(((pl.col("_held_max") / pl.col("_fit_peak").clip(lower_bound=1.0) - 1).clip(lower_bound=0)
                       / pl.col("_fit_spread")).alias("r"))

@@ -200,10 +200,14 @@ def test_series_extracted_part_by_part_equal_the_whole(monkeypatch):
     whole = extract_series(snap.usage)
     made = []
     parts = analyzer.parts.workload_parts
-    monkeypatch.setattr(fs, "workload_parts", lambda u, rows: made.append(p := parts(u, rows, part_rows=rows // 4)) or p)
+    monkeypatch.setattr(fs, "workload_parts", lambda u, rows=None: made.append(p := parts(u, rows, part_rows=_rows(u, rows) // 4)) or p)
     split = extract_series(snap.usage)
     assert len(made[0]) >= 4
     assert split.keys.equals(whole.keys) and (split.times == whole.times).all()
     assert np.array_equal(split.values, whole.values, equal_nan=True)
     assert np.array_equal(split.high, whole.high, equal_nan=True)
     assert whole.n_series > 20
+
+
+def _rows(usage, rows=None) -> int:
+    return rows if rows is not None else usage.select(pl.len()).collect().item()

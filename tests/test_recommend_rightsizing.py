@@ -277,7 +277,7 @@ def test_statistics_part_by_part_equal_the_whole(monkeypatch, policy):
     whole = R.sizing_table(snap, RightsizePolicy(**policy))
     made = []
     parts = analyzer.parts.workload_parts
-    monkeypatch.setattr(R, "workload_parts", lambda u, rows: made.append(p := parts(u, rows, part_rows=rows // 5)) or p)
+    monkeypatch.setattr(R, "workload_parts", lambda u, rows=None: made.append(p := parts(u, rows, part_rows=_rows(u, rows) // 5)) or p)
     split = R.sizing_table(snap, RightsizePolicy(**policy))
     assert len(made[0]) >= 5
     order = [*S.KEY]
@@ -297,3 +297,7 @@ def test_exceedances_count_values_strictly_above_each_threshold():
     held = pl.Series([[1.0, 2.0, 2.0, 5.0], [], [3.0]], dtype=pl.List(pl.Float64))
     thresholds = np.array([[0.5, 2.0, 5.0], [1.0, 2.0, 3.0], [np.nan, 2.9, 3.0]])
     assert exceedances(held, thresholds).tolist() == [[4, 1, 0], [0, 0, 0], [0, 1, 0]]
+
+
+def _rows(usage, rows=None) -> int:
+    return rows if rows is not None else usage.select(pl.len()).collect().item()

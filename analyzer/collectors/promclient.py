@@ -450,15 +450,6 @@ def _near(host: str) -> bool:
     return address.is_private or address.is_loopback or address.is_link_local
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "::1") or host.startswith("127."):
-        return True
-    try:
-        return socket.gethostbyname(host).startswith("127.")
-    except OSError:
-        return False
-
-
 def _connection_reason(exc: BaseException) -> str:
     text = str(exc)
     for needle, reason in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
