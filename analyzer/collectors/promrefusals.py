@@ -29,26 +29,24 @@ class TooLarge(KubetuneError):
     The message names the query and how to narrow it; the collector may still split it by
     namespace before giving up (``what``, ``reason`` let it rebuild the sentence)."""
 
+    problem = "refused the {what} query as too large ({reason})"
+    server_flag = "--query.max-samples"
+
     def __init__(self, where: str, what: str, reason: str, windows: int):
         self.what, self.reason = what, reason
         split = f" even split into {windows} time windows" if windows > 1 else ""
         super().__init__(
-            f"Prometheus at {where} refused the {what} query as too large ({_clip(reason, 120)}){split}; narrow it "
+            f"Prometheus at {where} {self.problem.format(what=what, reason=_clip(reason, 120))}{split}; narrow it "
             "with `kubetune collect --namespace NS`, a shorter --history or a coarser --step (or raise the server's "
-            "--query.max-samples).")
+            f"{self.server_flag}).")
 
 
 class TooSlow(TooLarge):
     """The server timed out on a range query even on quarters of its window; like ``TooLarge``, the
     collector splits it by namespace before the sentence reaches the user."""
 
-    def __init__(self, where: str, what: str, reason: str, windows: int):
-        KubetuneError.__init__(
-            self,
-            f"Prometheus at {where} timed out running the {what} query (its --query.timeout)"
-            f"{f' even split into {windows} time windows' if windows > 1 else ''}; narrow it with `kubetune collect "
-            "--namespace NS`, a shorter --history or a coarser --step (or raise the server's --query.timeout).")
-        self.what, self.reason = what, reason
+    problem = "timed out running the {what} query (its --query.timeout)"
+    server_flag = "--query.timeout"
 
 
 def _error_info(body: bytes) -> dict[str, str]:
