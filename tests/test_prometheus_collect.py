@@ -63,6 +63,27 @@ def test_bulk_queries_only(collected, prom_cluster):
     assert all(status == 200 for _w, _p, _s, status, _b in client.log.entries)
 
 
+def test_specs_read_on_a_grid_equal_the_exact_scan(prom_cluster, collected):
+    """kube-state-metrics specs read on a coarse grid + the series it missed (promlast) give the
+    same snapshot as the exact ``last_over_time`` scan of every sample."""
+    snap, client = collected
+    whats = [e[0] for e in client.log.entries]
+    # Pods that ended during the window were read on the grid; those that lived between two grid
+    # points (the CronJobs') exactly, narrowed to them.
+    for what in ("requests and limits", "pod owners"):
+        assert f"{what} (ended series)" in whats and f"{what} (fill)" in whats, whats
+    exact, exact_client = _collect(prom_cluster, config={"spec_grid": 0})
+    assert not any("(fill)" in e[0] or "(ended series)" in e[0] for e in exact_client.log.entries)
+    for name in ("containers", "workloads", "nodes", "events", "gpus", "namespaces"):
+        a, b = getattr(snap, name), getattr(exact, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert a.equals(b), (name, a.join(b, on=a.columns, how="anti").head(3))
+    # A grid finer than the pods' lives needs no fill at all, and still gives the same.
+    fine, fine_client = _collect(prom_cluster, config={"spec_grid": 300})
+    assert fine.containers.equals(snap.containers)
+
+
 def test_no_duplicate_rows_despite_two_scrape_jobs_and_pod_level_series(collected):
     snap, _ = collected
     for name, keys in KEYS.items():

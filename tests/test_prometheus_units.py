@@ -184,8 +184,12 @@ def test_promql_selectors_scope_and_escape():
     assert "increase(" in q.cpu_usage(scope, 300, 60, "victoriametrics")
     assert "[300000ms])) / 300" in q.cpu_usage(scope, 300, 60, "victoriametrics")
     assert "max_over_time" in q.memory_usage(scope, 300) and "[299999ms]" in q.memory_usage(scope, 300)
-    nodes = q.nodes(scope, 86400, 300, {q.NODE_CAPACITY})
-    assert "namespace=~" not in nodes  # nodes are cluster-wide
+    nodes = q.last_exact(q.nodes({q.NODE_CAPACITY, q.NODE_LABELS}), scope, 86400)
+    assert "namespace=~" not in nodes and 'cluster="we\\"ird"' in nodes  # nodes are cluster-wide
+    assert "max by (node, resource) (last_over_time(kube_node_status_capacity" in nodes
+    assert 'label_replace(last_over_time(kube_node_labels{cluster="we\\"ird"}[86400000ms]), "kt", "labels"' in nodes
+    assert "namespace=~" not in q.node_presence(scope, {q.NODE_CAPACITY})
+    assert q.node_presence(scope, {q.NODE_CAPACITY, q.NODE_INFO}).startswith("group by (node) (kube_node_info{")
     assert q.Scope().match() is None and scope.match() == '{cluster="we\\"ird"}'
 
 
@@ -213,3 +217,37 @@ def test_answers_are_compressed_only_across_public_networks(url, gzip):
     assert client.session.headers["Accept-Encoding"] == ("gzip" if gzip else "identity")
     forced = PrometheusClient(PrometheusConfig(url=url, compress=not gzip))
     assert forced.session.headers["Accept-Encoding"] == ("identity" if gzip else "gzip")
+
+
+def test_specs_fill_is_narrowed_to_the_missed_series_and_escaped():
+    from analyzer.collectors.promlast import MAX_NARROW, _narrow
+
+    missed = [{"__name__": q.REQUESTS, "namespace": "a", "pod": 'we"b.c-1'}, {"namespace": "b", "pod": "x-2"}]
+    assert _narrow(missed) == ('pod=~"we\\"b\\\\.c-1|x-2"', 'namespace=~"a|b"')
+    assert _narrow([{"node": "n1"}, {"node": "n.2"}]) == ('node=~"n\\\\.2|n1"',)  # sorted
+    # Too many to name: the fill reads the family whole (still exact, only dearer).
+    assert _narrow([{"namespace": "a", "pod": f"p{i}"} for i in range(MAX_NARROW + 1)]) == ()
+    assert _narrow([{"other": "x"}]) == ()
+
+
+def test_specs_aggregate_like_max_by_on_the_server():
+    from analyzer.collectors.promlast import _aggregate, _key
+
+    parts = {p.tag: p for p in q.inventory({q.REQUESTS}) + q.nodes({q.NODE_LABELS})}
+    values = {
+        # Two kube-state-metrics replicas report the same request: counted once, the larger value.
+        _key("request", {"namespace": "a", "pod": "p", "container": "c", "resource": "cpu", "unit": "core",
+                         "instance": "ksm-0"}): 0.5,
+        _key("request", {"namespace": "a", "pod": "p", "container": "c", "resource": "cpu", "unit": "core",
+                         "instance": "ksm-1"}): 0.25,
+        _key("request", {"namespace": "a", "pod": "q", "container": "c", "resource": "cpu"}): float("nan"),
+        _key("labels", {"__name__": q.NODE_LABELS, "node": "n1", "label_zone": "z1", "instance": "ksm-0"}): 1.0,
+        _key("unknown", {"node": "n1"}): 1.0,
+    }
+    labels, vals = _aggregate(values, parts)
+    got = sorted(zip((tuple(sorted(lab.items())) for lab in labels), vals))
+    assert got == [
+        ((("container", "c"), ("kt", "request"), ("namespace", "a"), ("pod", "p"), ("resource", "cpu"),
+          ("unit", "core")), 0.5),
+        ((("instance", "ksm-0"), ("kt", "labels"), ("label_zone", "z1"), ("node", "n1")), 1.0),
+    ]

@@ -79,6 +79,7 @@ class PrometheusConfig:
     compress: bool | None = None  # gzip; default: off on loopback and private networks (see _near), on elsewhere
     server_aggregation: bool | None = None  # max by on the server; default: only when targets duplicate series
     parallel: int = 3  # queries in flight: the client decodes one answer while Prometheus computes the next
+    spec_grid: float = 6 * 3600.0  # seconds between the points kube-state-metrics specs are read at (promlast); 0: exact
 
     def __post_init__(self) -> None:
         parts = urlsplit(str(self.url or "").strip())
@@ -92,6 +93,8 @@ class PrometheusConfig:
             raise InputError("the Prometheus timeout must be a positive number of seconds.")
         if self.retries < 0:
             raise InputError("the number of Prometheus retries cannot be negative.")
+        if not self.spec_grid >= 0:
+            raise InputError("the grid step for kube-state-metrics specs cannot be negative.")
         if not 1 <= self.parallel <= 16:
             raise InputError("the number of parallel Prometheus queries must be between 1 and 16.")
         if (self.username is None) != (self.password is None):

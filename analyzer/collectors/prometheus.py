@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
+from analyzer.collectors.promlast import use_grid
 from analyzer.collectors.promclient import (
     MAX_POINTS_PER_SERIES,
     DEFAULT_POINTS,
@@ -176,7 +177,12 @@ class _Collection(SnapshotTables):
 
         # Independent queries overlap (the client bounds the requests in flight to config.parallel):
         # the client decodes and frames one answer while Prometheus computes the next.
+        self.grid = use_grid(self.config.spec_grid, self.engine, self.window)
         with query_pool(self.config.parallel) as pool:
+            # One series index for the usage plan and the specs read on a grid (promlast); first in, so
+            # the tasks waiting for it never hold every worker while it waits for one.
+            self.index_future = pool.submit(self.client.series, q.usage_series(self.scope) + self._spec_selectors(),
+                                            self.t_start - self.step, self.t_end, "series index")
             pods_f, plan_f = pool.submit(self._owners), pool.submit(self._usage_plan)
             inventory_f = pool.submit(self._inventory)
             throttling_f = pool.submit(self._throttling)
@@ -270,9 +276,7 @@ class _Collection(SnapshotTables):
 
     def _owners(self) -> pl.DataFrame:
         """One row per pod: workload_kind, workload, owner_kind, owner_name, node, started/ended."""
-        labels, values = self.client.instant(q.owners(self.scope, self.window, self.present), self.t_end,
-                                             "pod owners")
-        rows = tagged(labels, values)
+        rows = tagged(*self._last(q.owners(self.present), "pod owners"))
         pod_owner = rows.get("pod_owner", empty_frame(["namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"]))
         pod_owner = (
             pod_owner.with_columns(pl.col("owner_is_controller").fill_null("").eq("true").alias("_ctl"))
@@ -343,8 +347,7 @@ class _Collection(SnapshotTables):
         """Long rows: namespace, pod, container, kt, resource, unit, node, restart_policy, value."""
         if not self._has("ksm_limits"):
             self.notes.missing("limits", None)
-        labels, values = self.client.instant(q.inventory(self.scope, self.window, self.present), self.t_end,
-                                             "requests and limits")
+        labels, values = self._last(q.inventory(self.present), "requests and limits")
         cols = ["namespace", "pod", "container", "kt", "resource", "unit", "node", "restart_policy"]
         frame = labels_frame(labels, cols).with_columns(pl.Series("value", values, dtype=pl.Float64))
         return frame.filter(pl.col("pod").is_not_null() & pl.col("container").is_not_null())
@@ -360,7 +363,7 @@ class _Collection(SnapshotTables):
         rare duplicate key (a restarted container's new cgroup) is merged here, sparing the
         server the per-step aggregation, which costs it more than the query itself.
         """
-        series = self.client.series(q.usage_series(self.scope), self.t_start - self.step, self.t_end, "series index")
+        series = [lab for lab in self._series_index() if lab.get("__name__") in (q.CPU, q.MEMORY)]
         self.usage_namespaces = sorted({lab["namespace"] for lab in series if lab.get("namespace")})
         plan = {}
         for resource, metric in (("cpu", q.CPU), ("memory", q.MEMORY)):

@@ -125,7 +125,7 @@ def namespaces_frame(frame: pl.DataFrame | None) -> pl.DataFrame | None:
     if frame is None or "namespace" not in frame.columns:
         return None
     cols = [c for c in frame.columns if c.startswith("label_")]
-    frame = frame.unique("namespace", keep="last")
+    frame = frame.unique("namespace", keep="last").sort("namespace")
     if not cols:
         return frame.select("namespace")
     long = frame.select("namespace", *cols).unpivot(index="namespace", on=cols, variable_name="_col",
@@ -135,7 +135,7 @@ def namespaces_frame(frame: pl.DataFrame | None) -> pl.DataFrame | None:
     long = long.with_columns(pl.col("_col").replace_strict(keys, return_dtype=pl.String).alias("key"))
     return frame.select("namespace").join(
         long.sort(["namespace", "key"]).group_by("namespace").agg(pl.struct("key", "value").alias("labels")),
-        on="namespace", how="left")
+        on="namespace", how="left", maintain_order="left")
 
 
 def node_label(name: str) -> pl.Expr:

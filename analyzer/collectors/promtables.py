@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
+from analyzer.collectors.promlast import index_selectors, read_last
 from analyzer.collectors.promframes import (
     epoch_expr,
     finish_nodes,
@@ -26,6 +27,20 @@ from analyzer.schema import EVENTS
 
 class SnapshotTables:
     """Frame builders; expects ``client``, ``scope``, ``window``, ``step``, ``t_end``, ``present`` and ``notes``."""
+
+    def _last(self, parts: list[q.Last], what: str) -> tuple[list[dict[str, str]], np.ndarray]:
+        """The parts' values over the window (``promlast``: exact, without reading every sample)."""
+        return read_last(self.client, parts, self.scope, self.t_end, self.window, what,
+                         grid=self.config.spec_grid, index=self._series_index if self.grid else None)
+
+    def _spec_selectors(self) -> list[str]:
+        """The kube-state-metrics families ``_last`` reads on the grid, for the shared series index."""
+        parts = q.owners(self.present) + q.inventory(self.present) + q.workload_meta(self.present) + q.nodes(
+            self.present)
+        return index_selectors(parts, self.scope) if self.grid else []
+
+    def _series_index(self) -> list[dict[str, str]]:
+        return self.index_future.result()
 
     # -- frames ----------------------------------------------------------------------------------
 
@@ -84,11 +99,7 @@ class SnapshotTables:
         """Workloads (replicas, HPAs) and the namespaces frame, both from one instant query."""
         wl = containers.group_by(["namespace", "workload_kind", "workload"]).agg(
             pl.col("pod").n_unique().alias("_pods"))
-        labels, values = [], np.array([])
-        query = q.workload_meta(self.scope, self.window, self.present)
-        if query:
-            labels, values = self.client.instant(query, self.t_end, "replicas and autoscalers")
-        rows = tagged(labels, values)
+        rows = tagged(*self._last(q.workload_meta(self.present), "replicas and autoscalers"))
         replicas = []
         for metric, (kind, label) in q.REPLICA_METRICS.items():
             frame = rows.get(metric)
@@ -156,8 +167,8 @@ class SnapshotTables:
         return wl.join(hpas, on=["namespace", "workload_kind", "workload"], how="left")
 
     def _nodes(self, containers: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
-        query = q.nodes(self.scope, self.window, self.step, self.present)
-        rows = tagged(*self.client.instant(query, self.t_end, "nodes")) if query else {}
+        rows = tagged(*self._last(q.nodes(self.present), "nodes"))
+        rows.update(self._node_presence())
         names = [containers.select(pl.col("node").cast(pl.String))]
         names += [f.select(pl.col("node")) for f in rows.values() if "node" in f.columns]
         if devices.height and not rows:
@@ -218,6 +229,22 @@ class SnapshotTables:
             nodes = nodes.join(per_node, on="node", how="left").join(any_model, on="node", how="left")
         return finish_nodes(nodes).sort("node")
 
+    def _node_presence(self) -> dict[str, pl.DataFrame]:
+        """``first_seen`` / ``last_seen`` rows (node, value = epoch seconds), to the step."""
+        query = q.node_presence(self.scope, self.present)
+        if not query:
+            return {}
+        frames = [m.samples.group_by("series").agg(pl.col("t").min().alias("first_seen"),
+                                                   pl.col("t").max().alias("last_seen"))
+                  .join(labels_frame(m.labels, ["node"]).with_row_index("series")
+                        .with_columns(pl.col("series").cast(pl.UInt32)), on="series")
+                  for m in self.client.range(query, self.t_start, self.t_end, self.step, "node lifetimes") if m.labels]
+        if not frames:
+            return {}
+        seen = pl.concat(frames).filter(pl.col("node").is_not_null()).group_by("node").agg(
+            pl.col("first_seen").min(), pl.col("last_seen").max())
+        return {col: seen.select("node", pl.col(col).alias("value")) for col in ("first_seen", "last_seen")}
+
     def _events(self, containers: pl.DataFrame) -> pl.DataFrame:
         """OOM kills and restarts: find the few containers whose counters grew, then when.
 
@@ -249,10 +276,23 @@ class SnapshotTables:
 
         scope = scoped("restarts")
         if scope is not None:
-            for samples, lab in read(q.restarts_with_reason(scope, self.step, self.scrape, self.engine),
-                                     "container restarts", [*key, "reason"]):
-                frames.append(samples.join(lab, on="series").select(
-                    *key, pl.col("reason").fill_null("Restart"), "t", pl.lit("ksm").alias("_src")))
+            grew = [samples.join(lab, on="series").select(*key, "t") for samples, lab in read(
+                q.counter_increase(q.RESTARTS, scope, self.step, self.scrape, self.engine, matchers=()),
+                "container restarts", key)]
+            if grew and q.LAST_TERMINATED in self.present:
+                reasons = [samples.join(lab, on="series").select(*key, "reason", "t") for samples, lab in read(
+                    q.restart_reasons(scope), "restart reasons", [*key, "reason"])]
+            else:
+                reasons = []
+            if grew:
+                restarts = pl.concat(grew)
+                if reasons:  # the reason at the same step, as group_left would match it
+                    restarts = restarts.join(pl.concat(reasons).sort([*key, "t", "reason"]).unique(
+                        [*key, "t"], keep="first", maintain_order=True), on=[*key, "t"], how="left")
+                else:
+                    restarts = restarts.with_columns(pl.lit(None, pl.String).alias("reason"))
+                frames.append(restarts.select(*key, pl.col("reason").fill_null("Restart"), "t",
+                                              pl.lit("ksm").alias("_src")))
         scope = scoped("last_oom")
         if scope is not None:
             # No restart counter: an OOM is the first step of each run where the last termination is OOMKilled.
