@@ -84,6 +84,17 @@ def test_specs_read_on_a_grid_equal_the_exact_scan(prom_cluster, collected):
     assert fine.containers.equals(snap.containers)
 
 
+def test_specs_with_too_many_ended_series_to_name_are_scanned_exactly(prom_cluster, collected, monkeypatch):
+    from analyzer.collectors import promlast
+
+    monkeypatch.setattr(promlast, "MAX_NARROW", 1)
+    snap, client = _collect(prom_cluster)
+    whats = [e[0] for e in client.log.entries]
+    assert "requests and limits (fill)" in whats and "requests and limits (ended series)" not in whats, whats
+    for name in ("containers", "workloads", "nodes"):
+        assert getattr(snap, name).equals(getattr(collected[0], name)), name
+
+
 def test_no_duplicate_rows_despite_two_scrape_jobs_and_pod_level_series(collected):
     snap, _ = collected
     for name, keys in KEYS.items():

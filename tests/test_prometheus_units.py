@@ -225,9 +225,9 @@ def test_specs_fill_is_narrowed_to_the_missed_series_and_escaped():
     missed = [{"__name__": q.REQUESTS, "namespace": "a", "pod": 'we"b.c-1'}, {"namespace": "b", "pod": "x-2"}]
     assert _narrow(missed) == ('pod=~"we\\"b\\\\.c-1|x-2"', 'namespace=~"a|b"')
     assert _narrow([{"node": "n1"}, {"node": "n.2"}]) == ('node=~"n\\\\.2|n1"',)  # sorted
-    # Too many to name: the fill reads the family whole (still exact, only dearer).
-    assert _narrow([{"namespace": "a", "pod": f"p{i}"} for i in range(MAX_NARROW + 1)]) == ()
-    assert _narrow([{"other": "x"}]) == ()
+    # Too many to name, or nothing to name them by: the family is scanned exactly.
+    assert _narrow([{"namespace": "a", "pod": f"p{i}"} for i in range(MAX_NARROW + 1)]) is None
+    assert _narrow([{"other": "x"}]) is None
 
 
 def test_specs_aggregate_like_max_by_on_the_server():

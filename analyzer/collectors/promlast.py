@@ -16,13 +16,16 @@ for requests and limits alone, against 0.5 s for the whole CPU usage answer).
 3. for those only (narrowed by one label, e.g. ``pod=~"a|b"``), a **grid**: a range query of the
    raw series at a coarse step (``PrometheusConfig.spec_grid``, 6 h): Prometheus only seeks to each
    point instead of decoding the whole window. Each series' value at its last point (the smallest
-   for ``min_over_time``);
+   for ``min_over_time``, whose series, start times, are constant anyway);
 4. a **fill**: the exact ``fn(x[window])`` of the series the grid missed too (pods that lived less
    than a grid step), narrowed to them, and of parts that must always be exact (``avg_over_time``).
+   A family with more ended series than a selector can name (``MAX_NARROW``: a CronJob every few
+   minutes) skips the grid and is scanned exactly, so reading it never costs much more than the
+   exact scan alone.
 
 The client then aggregates (``max by``) as the exact query would. The answer is the exact one for
 every series whose value does not change (a pod's requests, its owner, its start time) and for
-every series still alive at the end of the window (the grid's last point is the end); for an
+every series still alive at the end of the window (read at the end itself); for an
 object deleted during the window whose value changed after the last grid point before its end
 (a Deployment's replicas), it is the value up to one grid step before the end. Short windows and
 other engines (VictoriaMetrics reads a whole step behind each point anyway) take the exact query.
@@ -42,7 +45,7 @@ from analyzer.collectors import promql as q
 log = logging.getLogger("kubetune.collect.prometheus")
 
 LOOKBACK = 300.0  # Prometheus's default lookback delta: a grid point sees the samples this far back
-MAX_NARROW = 2000  # more missed values than this: the fill reads the whole family instead of a regex
+MAX_NARROW = 2000  # more ended series than this to name: the family is scanned exactly instead
 # The label that narrows a family's fill to the series the grid missed, in order of preference.
 NARROW_BY = ("pod", "replicaset", "job_name", "node", "horizontalpodautoscaler", "deployment", "statefulset",
              "daemonset", "namespace")
@@ -79,17 +82,24 @@ def read_last(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, wi
     values = _raw_values(*client.instant(q.last_grid([(p, ()) for p in on_grid], scope), t_end, what))
     existing = index()
     ended = _missed(existing, by_metric, values)
-    if ended:
+    narrow = {tag: _narrow(labs) for tag, labs in ended.items()}
+    # Too many ended series to name (or no label to name them by): the exact scan of that family
+    # straight away, so the answer never costs more than the exact scan plus the instant query.
+    whole = [p for p in on_grid if p.tag in narrow and narrow[p.tag] is None]
+    on_points = [(p, narrow[p.tag]) for p in on_grid if narrow.get(p.tag) is not None]
+    if on_points:
         n = int((window - LOOKBACK) // grid)
-        query = q.last_grid([(p, _narrow(ended[p.tag])) for p in on_grid if p.tag in ended], scope)
+        query = q.last_grid(on_points, scope)
         for key, v in _grid_values(client.range(query, t_end - n * grid, t_end, grid, f"{what} (ended series)"),
-                                   {p.tag: p for p in on_grid}).items():
+                                   {p.tag: p for p, _ in on_points}).items():
             values.setdefault(key, v)
     missed = _missed(existing, by_metric, values)
-    fill = [(p, _narrow(missed[p.tag])) for p in on_grid if p.tag in missed]
+    fill = [(p, ()) for p in whole]
+    fill += [(p, _narrow(missed[p.tag]) or ()) for p, _ in on_points if p.tag in missed]
     fill += [(p, ()) for p in parts if p not in on_grid]
     if fill:
-        log.info("%s: %d series between the grid points read exactly", what, sum(map(len, missed.values())))
+        log.info("%s: %d series read exactly (ended between grid points, or too many to name)", what,
+                 sum(len(missed.get(p.tag, ())) for p, _ in fill))
         labels, vals = client.instant(q.last_fill(fill, scope, window), t_end, f"{what} (fill)")
         for lab, v in zip(labels, vals, strict=True):
             values[_key(lab.get("kt", ""), lab)] = float(v)  # exact over the window: it wins over the grid
@@ -137,20 +147,21 @@ def _grid_values(matrices: list, parts: dict[str, q.Last]) -> dict[Key, float]:
     return out
 
 
-def _narrow(missed: list[dict[str, str]]) -> tuple[str, ...]:
-    """Matchers that select the missed series (and maybe a few more, read exactly too)."""
+def _narrow(missed: list[dict[str, str]]) -> tuple[str, ...] | None:
+    """Matchers that select the missed series (and maybe a few more, read exactly too); None when
+    there are too many to name (``MAX_NARROW``) or no label names them all."""
     for label in NARROW_BY:
         values = {lab.get(label, "") for lab in missed}
         if "" in values:
             continue
         if len(values) > MAX_NARROW:
-            return ()
+            return None
         out = [f"{label}=~{q.quote(q.regex_alternation(sorted(values)))}"]
         if label != "namespace" and all(lab.get("namespace") for lab in missed):
             namespaces = sorted({lab["namespace"] for lab in missed})
             out.append(f"namespace=~{q.quote(q.regex_alternation(namespaces))}")
         return tuple(out)
-    return ()
+    return None
 
 
 def _aggregate(values: dict[Key, float], parts: dict[str, q.Last]) -> tuple[list[dict[str, str]], np.ndarray]:
