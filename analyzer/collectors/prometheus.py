@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
-from analyzer.collectors.promlast import use_grid
+from analyzer.collectors.promlast import read_increase, use_grid
 from analyzer.collectors.promclient import (
     MAX_POINTS_PER_SERIES,
     DEFAULT_POINTS,
@@ -450,10 +450,19 @@ class _Collection(SnapshotTables):
         if q.THROTTLED not in self.present or q.PERIODS not in self.present:
             self.notes.missing("throttling", None)
             return None
-        labels, values = self.client.instant(q.throttling(self.scope, self.window), self.t_end, "CPU throttling")
-        frame = labels_frame(labels, ["namespace", "pod", "container"]).with_columns(
-            pl.Series("cpu_throttled_fraction", values, dtype=pl.Float64))
-        return frame.filter(pl.col("cpu_throttled_fraction").is_finite()).unique(["namespace", "pod", "container"])
+        key = ["namespace", "pod", "container"]
+        if self.grid:  # the counters' increases, two points per series where possible (promlast)
+            rows = tagged(*read_increase(self.client, q.throttling_counters(), self.scope, self.t_end, self.window,
+                                         "CPU throttling", index=self._series_index))
+            if "throttled" not in rows or "periods" not in rows:
+                return labels_frame([], key).with_columns(pl.Series("cpu_throttled_fraction", [], dtype=pl.Float64))
+            frame = rows["throttled"].select(*key, pl.col("value").alias("_t")).join(
+                rows["periods"].filter(pl.col("value") > 0).select(*key, pl.col("value").alias("_p")), on=key).select(
+                *key, (pl.col("_t") / pl.col("_p")).alias("cpu_throttled_fraction"))
+        else:
+            labels, values = self.client.instant(q.throttling(self.scope, self.window), self.t_end, "CPU throttling")
+            frame = labels_frame(labels, key).with_columns(pl.Series("cpu_throttled_fraction", values, dtype=pl.Float64))
+        return frame.filter(pl.col("cpu_throttled_fraction").is_finite()).unique(key)
 
 
 # ---------------------------------------------------------------------------------------------

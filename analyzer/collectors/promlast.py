@@ -106,6 +106,41 @@ def read_last(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, wi
     return _aggregate(values, {p.tag: p for p in parts})
 
 
+def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, window: float, what: str, *,
+                  index: Callable[[], list[dict[str, str]]]) -> tuple[list[dict[str, str]], np.ndarray]:
+    """``max by (labels) (increase(counter[window]))`` per part, reading two points per series where it can.
+
+    A counter alive at both ends of the window grew by its value at the end minus its value a
+    window earlier (one instant query; the earlier sample may precede the window by up to the
+    lookback, five minutes in fourteen days). Series that started or ended during the window (the
+    index says which) and any that went down (a reset) are read exactly with ``increase``, narrowed
+    to them.
+    """
+    if not parts:
+        return [], np.empty(0)
+    values = {key: v for key, v in _raw_values(*client.instant(q.grew_ends(parts, scope, window), t_end, what)).items()
+              if v >= 0}
+    missed = _missed(index(), {p.metric: p for p in parts}, values)
+    if missed:
+        fill = [(p, _narrow(missed[p.tag]) or ()) for p in parts if p.tag in missed]
+        labels, vals = client.instant(q.last_fill(fill, scope, window), t_end, f"{what} (fill)")
+        values.update(_raw_values(labels, vals))
+    return _aggregate(values, {p.tag: p for p in parts})
+
+
+def read_grew(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, window: float, what: str, *,
+              index: Callable[[], list[dict[str, str]]] | None) -> tuple[list[dict[str, str]], np.ndarray]:
+    """``grew_exact(parts)`` at ``t_end``: the keys whose counter grew in the window (``read_increase``
+    when ``index`` is given, else the exact query)."""
+    if not parts:
+        return [], np.empty(0)
+    if index is None:
+        return client.instant(q.grew_exact(parts, scope, window), t_end, what)
+    labels, values = read_increase(client, parts, scope, t_end, window, what, index=index)
+    grown = values > 0
+    return [lab for lab, g in zip(labels, grown, strict=True) if g], values[grown]
+
+
 def _raw_values(labels: list[dict[str, str]], values: np.ndarray) -> dict[Key, float]:
     return {_key(lab.get("kt", ""), lab): float(v) for lab, v in zip(labels, values, strict=True)}
 

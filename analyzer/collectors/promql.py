@@ -244,18 +244,36 @@ def usage_series(scope: Scope) -> list[str]:
     return [scope.sel(CPU, *REAL_CONTAINER), scope.sel(MEMORY, *REAL_CONTAINER)]
 
 
-def event_candidates(scope: Scope, window: float, present: set[str]) -> str | None:
-    """Instant: containers whose restart or OOM counter grew in the window (usually few)."""
+def grew(present: set[str]) -> list[Last]:
+    """Counters that say a container restarted or was OOM-killed: which grew in the window (few)."""
     parts = []
     if RESTARTS in present:
-        parts.append(tag(f"max by ({by(CONTAINER_KEY)}) (increase({scope.sel(RESTARTS)}[{duration(window)}])) > 0",
-                         "restarts"))
+        parts.append(Last("restarts", RESTARTS, CONTAINER_KEY, fn="increase"))
     if OOM_EVENTS in present:
-        parts.append(tag(f"max by ({by(CONTAINER_KEY)}) "
-                         f"(increase({scope.sel(OOM_EVENTS, *REAL_CONTAINER)}[{duration(window)}])) > 0", "oom"))
-    if LAST_TERMINATED in present and RESTARTS not in present:
-        parts.append(tag(_last(LAST_TERMINATED, scope, CONTAINER_KEY, window, OOM_REASON), "last_oom"))
-    return union(parts) if parts else None
+        parts.append(Last("oom", OOM_EVENTS, CONTAINER_KEY, fn="increase", matchers=REAL_CONTAINER))
+    return parts
+
+
+def grew_exact(parts: list[Last], scope: Scope, window: float) -> str:
+    """Instant: ``max by (labels) (increase(counter[window])) > 0`` per part."""
+    return union([tag(f"max by ({by(p.labels or ())}) (increase({p.selector(scope)}[{duration(window)}])) > 0", p.tag)
+                  for p in parts])
+
+
+def grew_ends(parts: list[Last], scope: Scope, window: float) -> str:
+    """Instant: each raw series' value at the end minus its value a window earlier (series alive at both)."""
+    return union([tag(f"{p.selector(scope)} - {p.selector(scope)} offset {duration(window)}", p.tag) for p in parts])
+
+
+def throttling_counters() -> list[Last]:
+    """Throttled CFS periods and all CFS periods per container (their increases give the fraction)."""
+    return [Last("throttled", THROTTLED, CONTAINER_KEY, fn="increase", matchers=REAL_CONTAINER),
+            Last("periods", PERIODS, CONTAINER_KEY, fn="increase", matchers=REAL_CONTAINER)]
+
+
+def last_terminated_oom(scope: Scope, window: float) -> str:
+    """Instant: containers whose last termination in the window was an OOM kill (no restart counter)."""
+    return tag(_last(LAST_TERMINATED, scope, CONTAINER_KEY, window, OOM_REASON), "last_oom")
 
 
 def counter_increase(metric: str, scope: Scope, step: float, scrape: float, engine: str,
@@ -309,10 +327,11 @@ class Last:
     metric: str
     labels: tuple[str, ...] | None
     namespaced: bool = True
-    fn: str = "last_over_time"  # min_over_time (start times); avg_over_time (prices: always exact)
+    fn: str = "last_over_time"  # min_over_time (start times); avg_over_time (prices: always exact); increase
+    matchers: tuple[str, ...] = ()
 
     def selector(self, scope: Scope, *matchers: str) -> str:
-        return scope.sel(self.metric, *matchers, namespaced=self.namespaced)
+        return scope.sel(self.metric, *self.matchers, *matchers, namespaced=self.namespaced)
 
     def exact(self, scope: Scope, window: float, *matchers: str, aggregate: bool = True) -> str:
         inner = f"{self.fn}({self.selector(scope, *matchers)}[{duration(window)}])"

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
-from analyzer.collectors.promlast import index_selectors, read_last
+from analyzer.collectors.promlast import index_selectors, read_grew, read_last
 from analyzer.collectors.promframes import (
     epoch_expr,
     finish_nodes,
@@ -37,7 +37,8 @@ class SnapshotTables:
         """The kube-state-metrics families ``_last`` reads on the grid, for the shared series index."""
         parts = q.owners(self.present) + q.inventory(self.present) + q.workload_meta(self.present) + q.nodes(
             self.present)
-        return index_selectors(parts, self.scope) if self.grid else []
+        counters = q.grew(self.present) + (q.throttling_counters() if {q.THROTTLED, q.PERIODS} <= self.present else [])
+        return index_selectors(parts, self.scope) + [p.selector(self.scope) for p in counters] if self.grid else []
 
     def _series_index(self) -> list[dict[str, str]]:
         return self.index_future.result()
@@ -254,8 +255,11 @@ class SnapshotTables:
         """
         key = ["namespace", "pod", "container"]
         frames = []
-        query = q.event_candidates(self.scope, self.window, self.present)
-        rows = tagged(*self.client.instant(query, self.t_end, "restarted containers")) if query else {}
+        rows = tagged(*read_grew(self.client, q.grew(self.present), self.scope, self.t_end, self.window,
+                                 "restarted containers", index=self._series_index if self.grid else None))
+        if q.LAST_TERMINATED in self.present and q.RESTARTS not in self.present:
+            rows.update(tagged(*self.client.instant(q.last_terminated_oom(self.scope, self.window), self.t_end,
+                                                    "OOM-killed containers")))
 
         def scoped(tag_: str) -> q.Scope | None:
             frame = rows.get(tag_)
