@@ -110,21 +110,23 @@ def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float
                   index: Callable[[], list[dict[str, str]]]) -> tuple[list[dict[str, str]], np.ndarray]:
     """``max by (labels) (increase(counter[window]))`` per part, reading two points per series where it can.
 
-    A counter alive at both ends of the window grew by its value at the end minus its value a
-    window earlier (one instant query; the earlier sample may precede the window by up to the
-    lookback, five minutes in fourteen days). Series that started or ended during the window (the
-    index says which) and any that went down (a reset) are read exactly with ``increase``, narrowed
-    to them.
+    A counter alive at both ends of the window grew by its last value minus its first (one instant
+    query reading the end and the window's first five minutes of each series). Series that started
+    or ended during the window (the index says which) and any that went down (a reset) are read
+    exactly with ``increase``, narrowed to them. Unlike ``increase``, the difference is not
+    extrapolated to the window's edges: for throttled/all CFS periods, read at the same scrapes,
+    the ratio is the same.
     """
     if not parts:
         return [], np.empty(0)
-    values = {key: v for key, v in _raw_values(*client.instant(q.grew_ends(parts, scope, window), t_end, what)).items()
-              if v >= 0}
+    ends = q.grew_ends(parts, scope, window, LOOKBACK)
+    values = {key: v for key, v in _raw_values(*client.instant(ends, t_end, what)).items() if v >= 0}
     missed = _missed(index(), {p.metric: p for p in parts}, values)
     if missed:
         fill = [(p, _narrow(missed[p.tag]) or ()) for p in parts if p.tag in missed]
         labels, vals = client.instant(q.last_fill(fill, scope, window), t_end, f"{what} (fill)")
-        values.update(_raw_values(labels, vals))
+        for key, v in _raw_values(labels, vals).items():
+            values.setdefault(key, v)  # the same rule for every series, however narrow the fill was
     return _aggregate(values, {p.tag: p for p in parts})
 
 

@@ -260,9 +260,14 @@ def grew_exact(parts: list[Last], scope: Scope, window: float) -> str:
                   for p in parts])
 
 
-def grew_ends(parts: list[Last], scope: Scope, window: float) -> str:
-    """Instant: each raw series' value at the end minus its value a window earlier (series alive at both)."""
-    return union([tag(f"{p.selector(scope)} - {p.selector(scope)} offset {duration(window)}", p.tag) for p in parts])
+def grew_ends(parts: list[Last], scope: Scope, window: float, lookback: float = 300.0) -> str:
+    """Instant: each raw series' last value minus its first in the window (series alive at both ends).
+
+    The first is the smallest sample in the window's first ``lookback`` (a counter's first there);
+    a series without samples in that stretch or at the end is not in the answer.
+    """
+    first = f"min_over_time({{sel}}[{duration(lookback)}] offset {duration(window - lookback)})"
+    return union([tag(f"{p.selector(scope)} - {first.format(sel=p.selector(scope))}", p.tag) for p in parts])
 
 
 def throttling_counters() -> list[Last]:
