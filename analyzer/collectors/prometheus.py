@@ -196,9 +196,13 @@ class _Collection(SnapshotTables):
                                                                                aggregate=plan["memory"][0]),
                                    "memory", "memory usage", plan["memory"][1], owners)
             gpu_f = pool.submit(self._gpu, inventory, owners)
+            # Small queries that need no usage: they take a free slot while the usage answers come.
+            meta_f, nodes_f, events_f = (pool.submit(f) for f in (self._meta_rows, self._node_rows,
+                                                                  self._event_rows))
             (cpu, cpu_spans), (memory, memory_spans) = cpu_f.result(), memory_f.result()
             gpu, gpu_memory, devices = gpu_f.result()
             throttling = throttling_f.result()
+            meta_rows, node_rows, event_rows = meta_f.result(), nodes_f.result(), events_f.result()
         if cpu.height == 0 and memory.height == 0:
             raise InputError(
                 f"Prometheus at {c.where} has no container CPU or memory samples between "
@@ -211,9 +215,9 @@ class _Collection(SnapshotTables):
         del cpu, memory
         spans = pl.concat([cpu_spans, memory_spans], how="vertical")
         containers = self._containers(inventory, pods, spans, throttling)
-        workloads, namespaces_frame = self._workloads(containers)
-        nodes = self._nodes(containers, devices)
-        events = self._events(containers)
+        workloads, namespaces_frame = self._workloads(containers, meta_rows)
+        nodes = self._nodes(containers, devices, node_rows)
+        events = self._events(containers, event_rows)
         gpus = self._gpus(devices, gpu)
         manifest = Manifest(
             cluster=self._cluster_name(),

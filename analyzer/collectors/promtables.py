@@ -96,11 +96,14 @@ class SnapshotTables:
             out = out.join(throttling, on=key, how="left")
         return out.drop([c for c in out.columns if c.startswith("_")]).sort(key)
 
-    def _workloads(self, containers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-        """Workloads (replicas, HPAs) and the namespaces frame, both from one instant query."""
+    def _meta_rows(self) -> dict[str, pl.DataFrame]:
+        return tagged(*self._last(q.workload_meta(self.present), "replicas and autoscalers"))
+
+    def _workloads(self, containers: pl.DataFrame,
+                   rows: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """Workloads (replicas, HPAs) and the namespaces frame, from ``_meta_rows``."""
         wl = containers.group_by(["namespace", "workload_kind", "workload"]).agg(
             pl.col("pod").n_unique().alias("_pods"))
-        rows = tagged(*self._last(q.workload_meta(self.present), "replicas and autoscalers"))
         replicas = []
         for metric, (kind, label) in q.REPLICA_METRICS.items():
             frame = rows.get(metric)
@@ -167,9 +170,12 @@ class SnapshotTables:
         hpas = hpas.rename({"horizontalpodautoscaler": "hpa_name"}).unique(["namespace", "workload_kind", "workload"])
         return wl.join(hpas, on=["namespace", "workload_kind", "workload"], how="left")
 
-    def _nodes(self, containers: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
+    def _node_rows(self) -> dict[str, pl.DataFrame]:
         rows = tagged(*self._last(q.nodes(self.present), "nodes"))
         rows.update(self._node_presence())
+        return rows
+
+    def _nodes(self, containers: pl.DataFrame, devices: pl.DataFrame, rows: dict[str, pl.DataFrame]) -> pl.DataFrame:
         names = [containers.select(pl.col("node").cast(pl.String))]
         names += [f.select(pl.col("node")) for f in rows.values() if "node" in f.columns]
         if devices.height and not rows:
@@ -246,12 +252,13 @@ class SnapshotTables:
             pl.col("first_seen").min(), pl.col("last_seen").max())
         return {col: seen.select("node", pl.col(col).alias("value")) for col in ("first_seen", "last_seen")}
 
-    def _events(self, containers: pl.DataFrame) -> pl.DataFrame:
+    def _event_rows(self) -> tuple[list[pl.DataFrame], dict[str, pl.DataFrame]]:
         """OOM kills and restarts: find the few containers whose counters grew, then when.
 
         One instant query over the window names the containers whose restart or OOM counter
         grew; only those are read as range queries (reading every container's counters at every
-        step would cost the server as much as the CPU query).
+        step would cost the server as much as the CPU query). Returns the event rows and the
+        candidates, for ``_events``.
         """
         key = ["namespace", "pod", "container"]
         frames = []
@@ -314,6 +321,13 @@ class SnapshotTables:
         if not self._has("oom"):
             self.notes.missing("events", "no OOM metrics (container_oom_events_total or "
                                "kube_pod_container_status_last_terminated_reason): OOM kills are not recorded.")
+        return frames, rows
+
+    def _events(self, containers: pl.DataFrame, fetched: tuple[list[pl.DataFrame], dict[str, pl.DataFrame]]
+                ) -> pl.DataFrame:
+        """The events frame from ``_event_rows``: one OOM kill per kill, with the container's workload."""
+        key = ["namespace", "pod", "container"]
+        frames, rows = fetched
         if not frames:
             return EVENTS.empty()
         ev = pl.concat(frames, how="vertical").filter(pl.col("pod").is_not_null())
