@@ -346,3 +346,39 @@ def test_victoriametrics_gives_the_same_numbers(vm_cluster):
     assert joined.height == truth.containers.height
     for col in cols:
         assert joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).height == 0, (col, joined.filter(pl.col(col).ne_missing(pl.col(f"{col}_got"))).select(*KEY, col, f"{col}_got").rows())
+
+
+def test_oom_kills_from_the_last_termination_reason_alone(prom_cluster, tmp_path):
+    """Without restart or OOM counters (kube-state-metrics trimmed by --metric-denylist, cAdvisor's
+    oom_event group disabled), OOM kills come from ``kube_pod_container_status_last_terminated_reason``:
+    the first step of each stretch where a container's last termination reads OOMKilled."""
+    from analyzer.simulator.openmetrics import write_openmetrics
+    from tests.support.prometheus_server import backfill, need, start_prometheus
+
+    need("prometheus", "promtool")
+    truth = prom_cluster.truth
+    full, trimmed = tmp_path / "full.om", tmp_path / "cluster.om"
+    write_openmetrics(truth, full, pod_level_series=False)
+    with open(full, "rb") as src, open(trimmed, "wb") as dst:
+        dst.writelines(line for line in src if b"container_status_restarts" not in line
+                       and b"container_oom_events" not in line)
+    full.unlink()
+    backfill(trimmed, tmp_path / "tsdb")
+    server = start_prometheus(tmp_path / "tsdb", tmp_path / "run")
+    try:
+        config = PrometheusConfig(url=server.url, timeout=60, retries=1, backoff=0.1)
+        client = PrometheusClient(config)
+        snap = collect_prometheus(config, start=truth.manifest.start, end=truth.manifest.end, client=client)
+    finally:
+        server.stop()
+    assert "OOM-killed containers" in [e[0] for e in client.log.entries]
+    step = snap.manifest.step_seconds
+    kills = _str(truth.events).filter(pl.col("reason") == "OOMKilled")
+    got = _str(snap.events).filter(pl.col("reason") == "OOMKilled")
+    assert kills.height > 0 and got.height > 0
+    # Every container OOM-killed is found, and every kill found is one of the true kills (within a step);
+    # kills in a row while the last termination still reads OOMKilled count once.
+    assert set(got.select(KEY).unique().rows()) == set(kills.select(KEY).unique().rows())
+    near = got.join(kills.select(*KEY, pl.col("timestamp").alias("t_true")), on=KEY).filter(
+        (pl.col("t_true") - pl.col("timestamp")).dt.total_seconds().abs() <= step)
+    assert near.select(*KEY, "timestamp").unique().height == got.height, got
