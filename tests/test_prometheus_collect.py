@@ -87,7 +87,7 @@ def test_specs_read_on_a_grid_equal_the_exact_scan(prom_cluster, collected):
             assert a.equals(b), (name, a.join(b, on=a.columns, how="anti").head(3))
     _same_throttling(snap, exact)
     # A grid finer than the pods' lives needs no fill at all, and still gives the same.
-    fine, fine_client = _collect(prom_cluster, config={"spec_grid": 300})
+    fine, _ = _collect(prom_cluster, config={"spec_grid": 300})
     assert fine.containers.equals(snap.containers)
 
 

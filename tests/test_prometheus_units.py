@@ -10,8 +10,8 @@ import pytest
 
 from analyzer.collectors import promql as q
 from analyzer.collectors.promclient import MAX_POINTS_PER_SERIES, PrometheusConfig, _windows, safe_url
-from analyzer.collectors.promframes import resource_name as _resource_name
 from analyzer.collectors.prometheus import _choose_step, _Notes
+from analyzer.collectors.promframes import resource_name as _resource_name
 from analyzer.collectors.promjson import ResponseError, decode_matrix, decode_strings, decode_vector
 from analyzer.errors import InputError
 

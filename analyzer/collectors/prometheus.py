@@ -37,10 +37,9 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
-from analyzer.collectors.promlast import read_increase, use_grid
 from analyzer.collectors.promclient import (
-    MAX_POINTS_PER_SERIES,
     DEFAULT_POINTS,
+    MAX_POINTS_PER_SERIES,
     Progress,
     PrometheusClient,
     PrometheusConfig,
@@ -59,6 +58,7 @@ from analyzer.collectors.promframes import (
     to_epoch,
     usage_empty,
 )
+from analyzer.collectors.promlast import read_increase, use_grid
 from analyzer.collectors.promtables import SnapshotTables
 from analyzer.collectors.promusage import usage_rows
 from analyzer.errors import InputError
@@ -66,7 +66,6 @@ from analyzer.sanity import clean_usage
 from analyzer.schema import TIMESTAMP
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import MIB, parse_duration
-
 
 log = logging.getLogger("kubetune.prometheus")
 

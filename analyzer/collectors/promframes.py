@@ -18,7 +18,6 @@ from analyzer.kube import KNOWN_NODE_LABELS, capacity_type_expr
 from analyzer.schema import USAGE
 from analyzer.units import MIB
 
-
 USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "device",
                   "value"]
 DEVICE_SCHEMA = {"node": pl.String, "device": pl.String, "gpu_index": pl.Int64, "model": pl.String,

@@ -11,7 +11,6 @@ import numpy as np
 import polars as pl
 
 from analyzer.collectors import promql as q
-from analyzer.collectors.promlast import index_selectors, read_grew, read_last
 from analyzer.collectors.promframes import (
     epoch_expr,
     finish_nodes,
@@ -22,6 +21,7 @@ from analyzer.collectors.promframes import (
     tagged,
     to_datetime,
 )
+from analyzer.collectors.promlast import index_selectors, read_grew, read_last
 from analyzer.schema import EVENTS
 
 
