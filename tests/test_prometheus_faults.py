@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import polars as pl
 import pytest
@@ -307,3 +308,16 @@ def test_ctrl_c_during_a_slow_query_exits_at_once(prom_cluster, proxy, tmp_path)
     assert took < 20, took  # not the 60 s stall (nor the 120 s HTTP timeout)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
     assert len(proxy.seen) <= sent + 3  # at most the queries already running when Ctrl-C came
+
+
+def test_nothing_more_is_sent_after_a_query_fails(prom_cluster, proxy):
+    """A failed collection stops querying: tasks already running (the node, workload and event reads
+    send several requests in turn) stop at their next request instead of querying on for nobody."""
+    proxy.reset(Fault((RANGE, "container_memory"), "status", status=422,
+                      body=b'{"status":"error","errorType":"execution","error":"expanding series: disk I/O error"}'))
+    with pytest.raises(KubetuneError, match="rejected the memory usage query"):
+        _run(prom_cluster, proxy.url, parallel=1)
+    sent = len(proxy.seen)
+    time.sleep(2)
+    # One slot: at most the one request in flight when the error came out arrives afterwards.
+    assert len(proxy.seen[sent:]) <= 1, [s.target[:80] for s in proxy.seen[sent:]]

@@ -163,14 +163,18 @@ def safe_url(url: Any) -> str:
 
 
 @contextmanager
-def query_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+def query_pool(workers: int, client: PrometheusClient | None = None) -> Iterator[ThreadPoolExecutor]:
     """Threads for overlapping queries. On an error or Ctrl-C the queries not yet started are
     cancelled and answers in flight are not waited for (``with ThreadPoolExecutor`` would wait for
-    every submitted query, each up to the HTTP timeout, before the error or the interrupt got out)."""
+    every submitted query, each up to the HTTP timeout, before the error or the interrupt got out);
+    ``client`` then sends nothing more, so a task already running (one that sends several requests
+    in turn) stops at its next request instead of querying on for an answer nobody reads."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubetune-prom")
     try:
         yield pool
     except BaseException:
+        if client is not None:
+            client.abandon()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -221,9 +225,15 @@ class PrometheusClient:
         self.session = session
         self.auth = auth
         self._slots = threading.BoundedSemaphore(config.parallel)  # bounds the requests in flight across threads
+        self._abandoned = threading.Event()
 
     def close(self) -> None:
         self.session.close()
+
+    def abandon(self) -> None:
+        """The collection failed or was interrupted: every later request raises at once (a client
+        serves one collection; ``collect_prometheus`` makes one per call unless given one)."""
+        self._abandoned.set()
 
     # -- one request, with retries --------------------------------------------------------------
 
@@ -244,6 +254,8 @@ class PrometheusClient:
             t0 = time.perf_counter()
             try:
                 with self._slots:
+                    if self._abandoned.is_set():  # checked once a slot is free: the wait may have been long
+                        raise KubetuneError(f"the collection from {self.where} was abandoned before the {what} query.")
                     t0 = time.perf_counter()
                     if sum(len(str(v)) for v in params.values()) > 4000 and path != "/api/v1/series":  # long selectors: a form body, not the URL
                         resp = self.session.post(self.base + path, data=params, auth=self.auth,

@@ -177,7 +177,7 @@ class _Collection(SnapshotTables):
         # Independent queries overlap (the client bounds the requests in flight to config.parallel):
         # the client decodes and frames one answer while Prometheus computes the next.
         self.grid = use_grid(self.config.spec_grid, self.engine, self.window)
-        with query_pool(self.config.parallel) as pool:
+        with query_pool(self.config.parallel, c) as pool:
             # One series index for the usage plan and the specs read on a grid (promlast); first in, so
             # the tasks waiting for it never hold every worker while it waits for one.
             self.index_future = pool.submit(self.client.series, q.usage_series(self.scope) + self._spec_selectors(),
@@ -456,7 +456,7 @@ class _Collection(SnapshotTables):
         key = ["namespace", "pod", "container"]
         if self.grid:  # the counters' increases, two points per series where possible (promlast)
             rows = tagged(*read_increase(self.client, q.throttling_counters(), self.scope, self.t_end, self.window,
-                                         "CPU throttling", index=self._series_index))
+                                         "CPU throttling", index=self._series_index, scrape=self.scrape))
             if "throttled" not in rows or "periods" not in rows:
                 return labels_frame([], key).with_columns(pl.Series("cpu_throttled_fraction", [], dtype=pl.Float64))
             frame = rows["throttled"].select(*key, pl.col("value").alias("_t")).join(

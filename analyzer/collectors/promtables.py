@@ -263,7 +263,8 @@ class SnapshotTables:
         key = ["namespace", "pod", "container"]
         frames = []
         rows = tagged(*read_grew(self.client, q.grew(self.present), self.scope, self.t_end, self.window,
-                                 "restarted containers", index=self._series_index if self.grid else None))
+                                 "restarted containers", index=self._series_index if self.grid else None,
+                                 scrape=self.scrape))
         if q.LAST_TERMINATED in self.present and q.RESTARTS not in self.present:
             rows.update(tagged(*self.client.instant(q.last_terminated_oom(self.scope, self.window), self.t_end,
                                                     "OOM-killed containers")))
