@@ -113,11 +113,10 @@ def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float
 
     A counter alive at both ends of the window grew by its last value minus its first (one instant
     query reading the end and the window's first five minutes, or two scrape intervals if longer,
-    of each series). Series that started
-    or ended during the window (the index says which) and any that went down (a reset) are read
-    exactly with ``increase``, narrowed to them. Unlike ``increase``, the difference is not
-    extrapolated to the window's edges: for throttled/all CFS periods, read at the same scrapes,
-    the ratio is the same.
+    of each series). Series that started or ended during the window (the index says which) and any
+    that went down (a reset) are read exactly with ``increase``, narrowed to them. Unlike
+    ``increase``, the difference is not extrapolated to the window's edges: for throttled/all CFS
+    periods, read at the same scrapes, the ratio is the same.
     """
     if not parts:
         return [], np.empty(0)
