@@ -50,9 +50,8 @@ from analyzer.collectors.promclient import (
 from analyzer.collectors.promframes import (
     DEVICE_SCHEMA,
     devices_frame,
-    empty_frame,
-    epoch_expr,
     labels_frame,
+    pods_frame,
     tagged,
     to_datetime,
     to_epoch,
@@ -63,7 +62,6 @@ from analyzer.collectors.promtables import SnapshotTables
 from analyzer.collectors.promusage import usage_rows
 from analyzer.errors import InputError
 from analyzer.sanity import clean_usage
-from analyzer.schema import TIMESTAMP
 from analyzer.snapshot import Manifest, Snapshot
 from analyzer.units import MIB, parse_duration
 
@@ -280,71 +278,13 @@ class _Collection(SnapshotTables):
     def _owners(self) -> pl.DataFrame:
         """One row per pod: workload_kind, workload, owner_kind, owner_name, node, started/ended."""
         rows = tagged(*self._last(q.owners(self.present), "pod owners"))
-        pod_owner = rows.get("pod_owner", empty_frame(["namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"]))
-        pod_owner = (
-            pod_owner.with_columns(pl.col("owner_is_controller").fill_null("").eq("true").alias("_ctl"))
-            .sort(["namespace", "pod", "_ctl"], descending=[False, False, True])
-            .unique(["namespace", "pod"], keep="first")
-            .select("namespace", "pod", "owner_kind", "owner_name")
-        )
         if not self._has("ksm_replicaset_owner"):
             self.notes.missing("replicaset_owners", "kube_replicaset_owner is missing: Deployments are guessed from "
                                "ReplicaSet names (kube-state-metrics exports it by default; check its --resources).")
         if not self._has("ksm_job_owner"):
             self.notes.missing("job_owners", "kube_job_owner is missing: CronJobs are guessed from Job names.")
-        rs = rows.get("rs_owner", empty_frame(["namespace", "replicaset", "owner_kind", "owner_name"])).select(
-            "namespace", pl.col("replicaset").alias("owner_name"), pl.col("owner_kind").alias("_rs_kind"),
-            pl.col("owner_name").alias("_rs_name")).unique(["namespace", "owner_name"])
-        jobs = rows.get("job_owner", empty_frame(["namespace", "job_name", "owner_kind", "owner_name"])).select(
-            "namespace", pl.col("job_name").alias("owner_name"), pl.col("owner_kind").alias("_job_kind"),
-            pl.col("owner_name").alias("_job_name")).unique(["namespace", "owner_name"])
-        none = pl.col("owner_kind").is_null() | pl.col("owner_kind").is_in(["<none>", "", "Node"])
-        rs_owned = pl.col("_rs_kind").is_not_null() & ~pl.col("_rs_kind").is_in(["<none>", ""])
-        job_owned = pl.col("_job_kind").is_not_null() & ~pl.col("_job_kind").is_in(["<none>", ""])
-        guess_rs = not self._has("ksm_replicaset_owner")
-        guess_job = not self._has("ksm_job_owner")
-        pods = pod_owner.join(rs, on=["namespace", "owner_name"], how="left").join(
-            jobs, on=["namespace", "owner_name"], how="left")
-        rs_guess = pl.col("owner_name").str.replace(r"-[a-z0-9]{5,10}$", "")
-        job_guess = pl.col("owner_name").str.replace(r"-\d{6,}$", "")
-        kind = (
-            pl.when(none).then(pl.lit("Pod"))
-            .when((pl.col("owner_kind") == "ReplicaSet") & rs_owned).then(pl.col("_rs_kind"))
-            .when((pl.col("owner_kind") == "ReplicaSet") & pl.lit(guess_rs)).then(pl.lit("Deployment"))
-            .when((pl.col("owner_kind") == "Job") & job_owned).then(pl.col("_job_kind"))
-            .when((pl.col("owner_kind") == "Job") & pl.lit(guess_job) & pl.col("owner_name").str.contains(r"-\d{6,}$"))
-            .then(pl.lit("CronJob"))
-            .otherwise(pl.col("owner_kind"))
-        )
-        name = (
-            pl.when(none).then(pl.col("pod"))
-            .when((pl.col("owner_kind") == "ReplicaSet") & rs_owned).then(pl.col("_rs_name"))
-            .when((pl.col("owner_kind") == "ReplicaSet") & pl.lit(guess_rs)).then(rs_guess)
-            .when((pl.col("owner_kind") == "Job") & job_owned).then(pl.col("_job_name"))
-            .when((pl.col("owner_kind") == "Job") & pl.lit(guess_job) & pl.col("owner_name").str.contains(r"-\d{6,}$"))
-            .then(job_guess)
-            .otherwise(pl.col("owner_name"))
-        )
-        pods = pods.select(
-            "namespace", "pod", kind.alias("workload_kind"), name.alias("workload"),
-            pl.when(none).then(None).otherwise(pl.col("owner_kind")).alias("owner_kind"),
-            pl.when(none).then(None).otherwise(pl.col("owner_name")).alias("owner_name"),
-        )
-        info = rows.get("pod_info")
-        if info is not None and "node" in info.columns:
-            pods = pods.join(info.select("namespace", "pod", "node").unique(["namespace", "pod"]), on=["namespace", "pod"],
-                             how="full", coalesce=True)
-        else:
-            pods = pods.with_columns(pl.lit(None, pl.String).alias("node"))
-        for tag_, col in (("pod_start", "started_at"), ("pod_completion", "ended_at")):
-            frame = rows.get(tag_)
-            if frame is not None:
-                pods = pods.join(frame.select("namespace", "pod", epoch_expr("value").alias(col))
-                                 .unique(["namespace", "pod"]), on=["namespace", "pod"], how="left")
-            else:
-                pods = pods.with_columns(pl.lit(None, TIMESTAMP).alias(col))
-        return pods.with_columns(
-            pl.col("workload_kind").fill_null("Pod"), pl.coalesce("workload", "pod").alias("workload"))
+        return pods_frame(rows, guess_rs=not self._has("ksm_replicaset_owner"),
+                          guess_job=not self._has("ksm_job_owner"))
 
     def _inventory(self) -> pl.DataFrame:
         """Long rows: namespace, pod, container, kt, resource, unit, node, restart_policy, value."""

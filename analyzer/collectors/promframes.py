@@ -15,7 +15,7 @@ import polars as pl
 from analyzer.collectors import promql as q
 from analyzer.errors import InputError
 from analyzer.kube import KNOWN_NODE_LABELS, capacity_type_expr
-from analyzer.schema import USAGE
+from analyzer.schema import TIMESTAMP, USAGE
 from analyzer.units import MIB
 
 USAGE_COLUMNS = ["timestamp", "namespace", "workload_kind", "workload", "pod", "container", "resource", "device",
@@ -247,3 +247,68 @@ def epoch_series(seconds: pl.Series) -> pl.Series:
 
 def epoch_expr(column: str) -> pl.Expr:
     return (pl.col(column) * 1_000_000).round(0).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def pods_frame(rows: dict[str, pl.DataFrame], *, guess_rs: bool, guess_job: bool) -> pl.DataFrame:
+    """One row per pod from the tagged owner rows (``q.owners``): workload_kind, workload, owner_kind,
+    owner_name, node, started/ended. Without ReplicaSet or Job owner metrics (``guess_rs``,
+    ``guess_job``) Deployments and CronJobs are guessed from the owners' names."""
+    pod_owner = rows.get("pod_owner",
+                         empty_frame(["namespace", "pod", "owner_kind", "owner_name", "owner_is_controller"]))
+    pod_owner = (
+        pod_owner.with_columns(pl.col("owner_is_controller").fill_null("").eq("true").alias("_ctl"))
+        .sort(["namespace", "pod", "_ctl"], descending=[False, False, True])
+        .unique(["namespace", "pod"], keep="first")
+        .select("namespace", "pod", "owner_kind", "owner_name")
+    )
+    rs = rows.get("rs_owner", empty_frame(["namespace", "replicaset", "owner_kind", "owner_name"])).select(
+        "namespace", pl.col("replicaset").alias("owner_name"), pl.col("owner_kind").alias("_rs_kind"),
+        pl.col("owner_name").alias("_rs_name")).unique(["namespace", "owner_name"])
+    jobs = rows.get("job_owner", empty_frame(["namespace", "job_name", "owner_kind", "owner_name"])).select(
+        "namespace", pl.col("job_name").alias("owner_name"), pl.col("owner_kind").alias("_job_kind"),
+        pl.col("owner_name").alias("_job_name")).unique(["namespace", "owner_name"])
+    none = pl.col("owner_kind").is_null() | pl.col("owner_kind").is_in(["<none>", "", "Node"])
+    rs_owned = pl.col("_rs_kind").is_not_null() & ~pl.col("_rs_kind").is_in(["<none>", ""])
+    job_owned = pl.col("_job_kind").is_not_null() & ~pl.col("_job_kind").is_in(["<none>", ""])
+    pods = pod_owner.join(rs, on=["namespace", "owner_name"], how="left").join(
+        jobs, on=["namespace", "owner_name"], how="left")
+    rs_guess = pl.col("owner_name").str.replace(r"-[a-z0-9]{5,10}$", "")
+    job_guess = pl.col("owner_name").str.replace(r"-\d{6,}$", "")
+    kind = (
+        pl.when(none).then(pl.lit("Pod"))
+        .when((pl.col("owner_kind") == "ReplicaSet") & rs_owned).then(pl.col("_rs_kind"))
+        .when((pl.col("owner_kind") == "ReplicaSet") & pl.lit(guess_rs)).then(pl.lit("Deployment"))
+        .when((pl.col("owner_kind") == "Job") & job_owned).then(pl.col("_job_kind"))
+        .when((pl.col("owner_kind") == "Job") & pl.lit(guess_job) & pl.col("owner_name").str.contains(r"-\d{6,}$"))
+        .then(pl.lit("CronJob"))
+        .otherwise(pl.col("owner_kind"))
+    )
+    name = (
+        pl.when(none).then(pl.col("pod"))
+        .when((pl.col("owner_kind") == "ReplicaSet") & rs_owned).then(pl.col("_rs_name"))
+        .when((pl.col("owner_kind") == "ReplicaSet") & pl.lit(guess_rs)).then(rs_guess)
+        .when((pl.col("owner_kind") == "Job") & job_owned).then(pl.col("_job_name"))
+        .when((pl.col("owner_kind") == "Job") & pl.lit(guess_job) & pl.col("owner_name").str.contains(r"-\d{6,}$"))
+        .then(job_guess)
+        .otherwise(pl.col("owner_name"))
+    )
+    pods = pods.select(
+        "namespace", "pod", kind.alias("workload_kind"), name.alias("workload"),
+        pl.when(none).then(None).otherwise(pl.col("owner_kind")).alias("owner_kind"),
+        pl.when(none).then(None).otherwise(pl.col("owner_name")).alias("owner_name"),
+    )
+    info = rows.get("pod_info")
+    if info is not None and "node" in info.columns:
+        pods = pods.join(info.select("namespace", "pod", "node").unique(["namespace", "pod"]), on=["namespace", "pod"],
+                         how="full", coalesce=True)
+    else:
+        pods = pods.with_columns(pl.lit(None, pl.String).alias("node"))
+    for tag_, col in (("pod_start", "started_at"), ("pod_completion", "ended_at")):
+        frame = rows.get(tag_)
+        if frame is not None:
+            pods = pods.join(frame.select("namespace", "pod", epoch_expr("value").alias(col))
+                             .unique(["namespace", "pod"]), on=["namespace", "pod"], how="left")
+        else:
+            pods = pods.with_columns(pl.lit(None, TIMESTAMP).alias(col))
+    return pods.with_columns(
+        pl.col("workload_kind").fill_null("Pod"), pl.coalesce("workload", "pod").alias("workload"))
