@@ -263,8 +263,8 @@ class _Collection(SnapshotTables):
     def _scrape_interval(self) -> float:
         span = self.t_end_req - self.t_start_req
         for window in (min(span, 6 * 3600.0), span):
-            labels, values = self.client.instant(q.scrape_interval(self.scope, window), self.t_end_req,
-                                                 "scrape interval")
+            _, values = self.client.instant(q.scrape_interval(self.scope, window), self.t_end_req,
+                                            "scrape interval")
             finite = values[np.isfinite(values)]
             if finite.size and finite.max() >= 2:
                 return _nice_interval(window / (float(finite.max()) - 1))
@@ -394,17 +394,15 @@ class _Collection(SnapshotTables):
             self.notes.missing("throttling", None)
             return None
         key = ["namespace", "pod", "container"]
-        if self.grid:  # the counters' increases, two points per series where possible (promlast)
-            rows = tagged(*read_increase(self.client, q.throttling_counters(), self.scope, self.t_end, self.window,
-                                         "CPU throttling", index=self._series_index, scrape=self.scrape))
-            if "throttled" not in rows or "periods" not in rows:
-                return labels_frame([], key).with_columns(pl.Series("cpu_throttled_fraction", [], dtype=pl.Float64))
-            frame = rows["throttled"].select(*key, pl.col("value").alias("_t")).join(
-                rows["periods"].filter(pl.col("value") > 0).select(*key, pl.col("value").alias("_p")), on=key).select(
-                *key, (pl.col("_t") / pl.col("_p")).alias("cpu_throttled_fraction"))
-        else:
-            labels, values = self.client.instant(q.throttling(self.scope, self.window), self.t_end, "CPU throttling")
-            frame = labels_frame(labels, key).with_columns(pl.Series("cpu_throttled_fraction", values, dtype=pl.Float64))
+        rows = tagged(*read_increase(self.client, q.throttling_counters(), self.scope, self.t_end, self.window,
+                                     "CPU throttling", index=self._series_index if self.grid else None,
+                                     scrape=self.scrape))
+        if "throttled" not in rows or "periods" not in rows:
+            return labels_frame([], key).with_columns(pl.Series("cpu_throttled_fraction", [], dtype=pl.Float64))
+        # Throttled / all CFS periods over the window, where any period ran.
+        frame = rows["throttled"].select(*key, pl.col("value").alias("_t")).join(
+            rows["periods"].filter(pl.col("value") > 0).select(*key, pl.col("value").alias("_p")), on=key).select(
+            *key, (pl.col("_t") / pl.col("_p")).alias("cpu_throttled_fraction"))
         return frame.filter(pl.col("cpu_throttled_fraction").is_finite()).unique(key)
 
 

@@ -107,7 +107,7 @@ def read_last(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, wi
 
 
 def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, window: float, what: str, *,
-                  index: Callable[[], list[dict[str, str]]], scrape: float = 60.0
+                  index: Callable[[], list[dict[str, str]]] | None, scrape: float = 60.0
                   ) -> tuple[list[dict[str, str]], np.ndarray]:
     """``max by (labels) (increase(counter[window]))`` per part, reading two points per series where it can.
 
@@ -116,10 +116,12 @@ def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float
     of each series). Series that started or ended during the window (the index says which) and any
     that went down (a reset) are read exactly with ``increase``, narrowed to them. Unlike
     ``increase``, the difference is not extrapolated to the window's edges: for throttled/all CFS
-    periods, read at the same scrapes, the ratio is the same.
+    periods, read at the same scrapes, the ratio is the same. ``index`` None: the exact query.
     """
     if not parts:
         return [], np.empty(0)
+    if index is None:
+        return client.instant(q.increase_exact(parts, scope, window), t_end, what)
     ends = q.grew_ends(parts, scope, window, max(LOOKBACK, 2 * scrape))
     values = {key: v for key, v in _raw_values(*client.instant(ends, t_end, what)).items() if v >= 0}
     missed = _missed(index(), {p.metric: p for p in parts}, values)
@@ -134,12 +136,12 @@ def read_increase(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float
 def read_grew(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, window: float, what: str, *,
               index: Callable[[], list[dict[str, str]]] | None, scrape: float = 60.0
               ) -> tuple[list[dict[str, str]], np.ndarray]:
-    """``grew_exact(parts)`` at ``t_end``: the keys whose counter grew in the window (``read_increase``
-    when ``index`` is given, else the exact query)."""
+    """The keys whose counter grew in the window (``read_increase`` when ``index`` is given, else the
+    exact query, which keeps only those on the server)."""
     if not parts:
         return [], np.empty(0)
     if index is None:
-        return client.instant(q.grew_exact(parts, scope, window), t_end, what)
+        return client.instant(q.increase_exact(parts, scope, window, grew_only=True), t_end, what)
     labels, values = read_increase(client, parts, scope, t_end, window, what, index=index, scrape=scrape)
     grown = values > 0
     return [lab for lab, g in zip(labels, grown, strict=True) if g], values[grown]

@@ -236,16 +236,23 @@ class SnapshotTables:
             nodes = nodes.join(per_node, on="node", how="left").join(any_model, on="node", how="left")
         return finish_nodes(nodes).sort("node")
 
+    def _range_rows(self, query: str, what: str, labels: list[str]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+        """A range query over the window at the step: (samples, their series' labels) per answer."""
+        out = []
+        for m in self.client.range(query, self.t_start, self.t_end, self.step, what):
+            if m.labels:
+                lab = labels_frame(m.labels, labels).with_row_index("series")
+                out.append((m.samples, lab.with_columns(pl.col("series").cast(pl.UInt32))))
+        return out
+
     def _node_presence(self) -> dict[str, pl.DataFrame]:
         """``first_seen`` / ``last_seen`` rows (node, value = epoch seconds), to the step."""
         query = q.node_presence(self.scope, self.present)
         if not query:
             return {}
-        frames = [m.samples.group_by("series").agg(pl.col("t").min().alias("first_seen"),
-                                                   pl.col("t").max().alias("last_seen"))
-                  .join(labels_frame(m.labels, ["node"]).with_row_index("series")
-                        .with_columns(pl.col("series").cast(pl.UInt32)), on="series")
-                  for m in self.client.range(query, self.t_start, self.t_end, self.step, "node lifetimes") if m.labels]
+        frames = [samples.join(lab, on="series").group_by("node").agg(
+            pl.col("t").min().alias("first_seen"), pl.col("t").max().alias("last_seen"))
+            for samples, lab in self._range_rows(query, "node lifetimes", ["node"])]
         if not frames:
             return {}
         seen = pl.concat(frames).filter(pl.col("node").is_not_null()).group_by("node").agg(
@@ -278,21 +285,13 @@ class SnapshotTables:
                 return self.scope
             return self.scope.only(frame["namespace"].to_list(), frame["pod"].to_list())
 
-        def read(query: str, what: str, labels: list[str]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
-            out = []
-            for m in self.client.range(query, self.t_start, self.t_end, self.step, what):
-                if m.labels:
-                    lab = labels_frame(m.labels, labels).with_row_index("series")
-                    out.append((m.samples, lab.with_columns(pl.col("series").cast(pl.UInt32))))
-            return out
-
         scope = scoped("restarts")
         if scope is not None:
-            grew = [samples.join(lab, on="series").select(*key, "t") for samples, lab in read(
+            grew = [samples.join(lab, on="series").select(*key, "t") for samples, lab in self._range_rows(
                 q.counter_increase(q.RESTARTS, scope, self.step, self.scrape, self.engine, matchers=()),
                 "container restarts", key)]
             if grew and q.LAST_TERMINATED in self.present:
-                reasons = [samples.join(lab, on="series").select(*key, "reason", "t") for samples, lab in read(
+                reasons = [samples.join(lab, on="series").select(*key, "reason", "t") for samples, lab in self._range_rows(
                     q.restart_reasons(scope), "restart reasons", [*key, "reason"])]
             else:
                 reasons = []
@@ -308,14 +307,14 @@ class SnapshotTables:
         scope = scoped("last_oom")
         if scope is not None:
             # No restart counter: an OOM is the first step of each run where the last termination is OOMKilled.
-            for samples, lab in read(q.oom_kills_ksm(scope), "OOM kills", key):
+            for samples, lab in self._range_rows(q.oom_kills_ksm(scope), "OOM kills", key):
                 runs = samples.sort(["series", "t"]).filter(
                     pl.col("t").diff().over("series").fill_null(float("inf")) > 1.5 * self.step)
                 frames.append(runs.join(lab, on="series").select(
                     *key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("ksm").alias("_src")))
         scope = scoped("oom")
         if scope is not None:
-            for samples, lab in read(q.counter_increase(q.OOM_EVENTS, scope, self.step, self.scrape, self.engine),
+            for samples, lab in self._range_rows(q.counter_increase(q.OOM_EVENTS, scope, self.step, self.scrape, self.engine),
                                      "OOM events", key):
                 frames.append(samples.join(lab, on="series").select(
                     *key, pl.lit("OOMKilled").alias("reason"), "t", pl.lit("cadvisor").alias("_src")))
