@@ -64,8 +64,9 @@ def use_grid(grid: float, engine: str, window: float) -> bool:
 
 
 def index_selectors(parts: list[q.Last], scope: q.Scope) -> list[str]:
-    """The ``match[]`` selectors of the series index ``read_last`` needs for these parts."""
-    return [p.selector(scope) for p in gridded(parts)]
+    """The ``match[]`` selectors of the series index ``read_last`` and ``read_increase`` need for
+    these parts (all but those always read exactly)."""
+    return [p.selector(scope) for p in parts if p.fn != "avg_over_time"]
 
 
 def read_last(client: Any, parts: list[q.Last], scope: q.Scope, t_end: float, window: float, what: str, *,

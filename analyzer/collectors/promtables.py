@@ -34,11 +34,11 @@ class SnapshotTables:
                          grid=self.config.spec_grid, index=self._series_index if self.grid else None)
 
     def _spec_selectors(self) -> list[str]:
-        """The kube-state-metrics families ``_last`` reads on the grid, for the shared series index."""
+        """The spec and counter families read with the series index's help (``promlast``), for the shared index."""
         parts = q.owners(self.present) + q.inventory(self.present) + q.workload_meta(self.present) + q.nodes(
             self.present)
         counters = q.grew(self.present) + (q.throttling_counters() if {q.THROTTLED, q.PERIODS} <= self.present else [])
-        return index_selectors(parts, self.scope) + [p.selector(self.scope) for p in counters] if self.grid else []
+        return index_selectors(parts + counters, self.scope) if self.grid else []
 
     def _series_index(self) -> list[dict[str, str]]:
         return self.index_future.result()
